@@ -1,0 +1,1 @@
+"""The wire: route, authenticate, parse, dispatch and serialize AWS requests; knows nothing of ML."""

@@ -1,0 +1,261 @@
+"""The ASGI front door: route → authenticate → parse → validate → dispatch → serialize, on one port."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from email.utils import formatdate
+from functools import cache
+from typing import Any
+
+import anyio.to_thread
+from botocore.model import OperationModel
+
+from sagemill.aws.auth import Authenticator, AuthFailure, auth_error
+from sagemill.aws.context import RequestContext
+from sagemill.aws.dispatch import Dispatcher
+from sagemill.aws.errors import InternalFailure, ServiceError, not_implemented
+from sagemill.aws.protocol import WireProtocol, protocol_for
+from sagemill.aws.request import AwsRequest, AwsResponse
+from sagemill.aws.routing import Route, route
+from sagemill.aws.specs import service_model
+from sagemill.aws.validation import validate
+
+log = logging.getLogger("sagemill.gateway")
+access_log = logging.getLogger("sagemill.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+@cache
+def _protocol(name: str) -> WireProtocol:
+    return protocol_for(name)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class Gateway:
+    """Answers every AWS request on one port; other paths go to `extensions` (health, Sagemill's own API)."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        authenticator: Authenticator,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        extensions: ASGIApp | None = None,
+        on_startup: Callable[[], Awaitable[None]] | None = None,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.authenticator = authenticator
+        self.max_body_bytes = max_body_bytes
+        self.extensions = extensions
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"]
+        if path.startswith("/_sagemill/") and self.extensions is not None:
+            await self.extensions(scope, receive, send)
+            return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        request_head = AwsRequest(
+            method=scope["method"],
+            path=path,
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=b"",
+        )
+        try:
+            body = await self._read_body(receive, headers)
+        except _BodyTooLarge:
+            response = self.too_large(request_head)
+        except OSError:
+            return
+        else:
+            if body is None:
+                return  # the client went away mid-body; nobody is left to answer
+            request = AwsRequest(request_head.method, path, request_head.query, headers, body)
+            response = await anyio.to_thread.run_sync(self.handle, request)
+        await _send_response(send, response)
+
+    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes | None:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise _BodyTooLarge
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def too_large(self, request: AwsRequest) -> AwsResponse:
+        error = ServiceError(
+            "RequestEntityTooLarge",
+            f"Request body exceeds the limit of {self.max_body_bytes} bytes.",
+            413,
+        )
+        request_id = str(uuid.uuid4())
+        try:
+            found = route(request)
+        except ServiceError:
+            return _finish(fallback_error(request, error, request_id), request_id, time.perf_counter())
+        return _finish(self._error(found, None, error, request_id), request_id, time.perf_counter())
+
+    def handle(self, request: AwsRequest) -> AwsResponse:
+        """Answer one buffered request; never raises."""
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        found: Route | None = None
+        operation: OperationModel | None = None
+        try:
+            found = route(request)
+            protocol = _protocol(found.protocol)
+            principal = self.authenticator.authenticate(
+                request, found.signing_name or found.service, found.region
+            )
+            operation = protocol.match_operation(request, service_model(found.service))
+            params = protocol.parse(request, operation)
+            validate(operation.input_shape, params)
+            handler = self.dispatcher.lookup(found.service, operation.name)
+            if handler is None:
+                raise not_implemented(operation.name)
+            context = RequestContext(request_id, found.service, operation.name, found.region, principal)
+            result = handler(context, params)
+            response = protocol.serialize(result, operation, request_id)
+        except AuthFailure as failure:
+            assert found is not None
+            response = self._error(
+                found, operation, auth_error(failure, found.protocol, found.service), request_id
+            )
+        except ServiceError as error:
+            if found is None:
+                response = fallback_error(request, error, request_id)
+            else:
+                response = self._error(found, operation, error, request_id)
+        except Exception:
+            log.exception("unhandled error in %s", operation.name if operation else request.path[:64])
+            if found is None:
+                response = fallback_error(request, InternalFailure(), request_id)
+            else:
+                response = self._error(found, operation, InternalFailure(), request_id)
+        _log_access(request, found, operation, response, started)
+        return _finish(response, request_id, started)
+
+    def _error(
+        self, found: Route, operation: OperationModel | None, error: ServiceError, request_id: str
+    ) -> AwsResponse:
+        try:
+            return _protocol(found.protocol).serialize_error(
+                error, service_model(found.service), operation, request_id
+            )
+        except Exception:
+            log.exception("could not serialize an error for %s", found.service)
+            return _json_error(error, request_id)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.on_startup is not None:
+                        await self.on_startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.on_shutdown is not None:
+                    await self.on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def fallback_error(request: AwsRequest, error: ServiceError, request_id: str) -> AwsResponse:
+    """An error for a request whose service is unknown: query-shaped XML for form posts, else JSON."""
+    if "application/x-www-form-urlencoded" in request.header("content-type").lower():
+        fault = "Sender" if error.sender_fault else "Receiver"
+        body = (
+            "<ErrorResponse><Error>"
+            f"<Type>{fault}</Type><Code>{_xml_escape(error.code)}</Code>"
+            f"<Message>{_xml_escape(error.message)}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return AwsResponse(error.status, {"Content-Type": "text/xml"}, body.encode())
+    return _json_error(error, request_id)
+
+
+def _json_error(error: ServiceError, request_id: str) -> AwsResponse:
+    body = json.dumps({"__type": error.code, "message": error.message}).encode()
+    return AwsResponse(
+        error.status,
+        {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error.code},
+        body,
+    )
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _finish(response: AwsResponse, request_id: str, started: float) -> AwsResponse:
+    headers = response.headers
+    headers.setdefault("x-amzn-RequestId", request_id)
+    headers["Date"] = formatdate(usegmt=True)
+    headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
+    return response
+
+
+def _log_access(
+    request: AwsRequest,
+    found: Route | None,
+    operation: OperationModel | None,
+    response: AwsResponse,
+    started: float,
+) -> None:
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            "%s %s %s %d %.2fms",
+            found.service if found else "-",
+            operation.name if operation else request.method,
+            found.region if found else "-",
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+async def _send_response(send: Send, response: AwsResponse) -> None:
+    raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    raw_headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,158 @@
+"""`sagemill serve | migrate | admin …`: the command-line contract other tools rely on."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from sagemill import __version__
+from sagemill.cli import admin
+from sagemill.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, Settings, env_default
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(env_default("SAGEMILL_DATA_DIR", str(DEFAULT_DATA_DIR)) or DEFAULT_DATA_DIR),
+        help="where the SQLite database, server key and objects live (default ./.sagemill)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=env_default("SAGEMILL_DATABASE_URL", None),
+        help="SQLAlchemy URL, e.g. postgresql://user:pw@host/db (default: SQLite in the data dir)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sagemill", description="A self-hosted SageMaker-compatible platform."
+    )
+    parser.add_argument("--version", action="version", version=f"sagemill {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve every AWS API on one port")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--auth", choices=("dev", "strict"), default="dev")
+    serve.add_argument("--migrate", action="store_true", help="apply database migrations before serving")
+    serve.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    _common(serve)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
+    _common(migrate)
+
+    admin_parser = commands.add_parser("admin", help="accounts and access keys")
+    _common(admin_parser)
+    admin.add_commands(admin_parser)
+    return parser
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, for printing."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings(
+        host=getattr(args, "host", DEFAULT_HOST),
+        port=getattr(args, "port", DEFAULT_PORT),
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        auth=getattr(args, "auth", "dev"),
+    )
+    if args.command == "migrate":
+        return migrate(settings)
+    if args.command == "admin":
+        return admin.run(args, settings)
+    return serve(settings, migrate_first=args.migrate, log_level=args.log_level)
+
+
+def migrate(settings: Settings) -> int:
+    from sagemill.app import open_store
+    from sagemill.store.sql.migrate import upgrade
+
+    store = open_store(settings)
+    try:
+        before, after = upgrade(store.engine)
+    finally:
+        store.close()
+    url = redact(settings.resolved_database_url)
+    if before == after:
+        print(f"Database {url} is already at revision {after}.")
+    else:
+        print(f"Migrated {url} from {before or 'empty'} to revision {after}.")
+    return 0
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def serve(settings: Settings, *, migrate_first: bool = False, log_level: str = "warning") -> int:
+    import uvicorn
+
+    from sagemill.app import Application, open_store
+    from sagemill.store.sql.migrate import current_revision, head_revision, upgrade
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not _port_free(settings.host, settings.port):
+        print(
+            f"sagemill: port {settings.port} on {settings.host} is already in use; "
+            "stop the other server or choose another --port.",
+            file=sys.stderr,
+        )
+        return 1
+    store = open_store(settings)
+    try:
+        if migrate_first:
+            upgrade(store.engine)
+        current, head = current_revision(store.engine), head_revision()
+        if current != head:
+            print(
+                f"sagemill: the database {redact(settings.resolved_database_url)} is not migrated "
+                f"(revision {current or 'none'}, need {head}); run `sagemill migrate` first "
+                "(with the same --data-dir/--database-url).",
+                file=sys.stderr,
+            )
+            return 2
+        application = Application(settings, store)
+        config = uvicorn.Config(
+            application.gateway,
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            lifespan="on",
+            access_log=False,
+            server_header=False,
+            date_header=False,
+            timeout_graceful_shutdown=10,
+        )
+        server = uvicorn.Server(config)
+        url = f"http://{settings.host}:{settings.port}"
+        print(f"Sagemill {__version__} ({settings.auth} auth) serving AWS APIs at {url}", flush=True)
+        print(f"  export AWS_ENDPOINT_URL={url}", flush=True)
+        server.run()
+        print("Sagemill stopped.", flush=True)
+        return 0 if server.started else 1
+    finally:
+        store.close()

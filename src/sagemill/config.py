@@ -1,0 +1,36 @@
+"""One frozen Settings object, built once from the command line and environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sagemill.aws.gateway import DEFAULT_MAX_BODY_BYTES
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4600
+DEFAULT_DATA_DIR = Path(".sagemill")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the composition root needs; `database_url` None means SQLite in the data dir."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None
+    auth: str = "dev"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_clock_skew_seconds: int = 900
+
+    @property
+    def resolved_database_url(self) -> str:
+        from sagemill.store.sql.engine import default_url
+
+        return self.database_url or default_url(self.data_dir)
+
+
+def env_default(name: str, fallback: str | None) -> str | None:
+    return os.environ.get(name, fallback)

@@ -1,0 +1,1 @@
+"""STS (query protocol): GetCallerIdentity for the authenticated caller."""

@@ -1,0 +1,257 @@
+"""SqlStore: the Store port over SQLAlchemy Core; rows ↔ domain entities."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from sagemill.domain.errors import AlreadyExists, NotFound, VersionConflict
+from sagemill.domain.resources import (
+    AccessKey,
+    Account,
+    Resource,
+    ResourceKey,
+    ResourceQuery,
+    SortKey,
+    SortOrder,
+    Tag,
+)
+from sagemill.store.sql.engine import make_engine
+from sagemill.store.sql.tables import access_keys, accounts, resources, tags
+
+_LIKE_ESCAPE = "\\"
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _to_resource(row: Row[Any]) -> Resource:
+    return Resource(
+        key=ResourceKey(row.account_id, row.region, row.kind, row.name),
+        arn=row.arn,
+        desired=json.loads(row.desired),
+        observed=json.loads(row.observed),
+        status=row.status,
+        status_reason=row.status_reason,
+        version=row.version,
+        next_action_at=row.next_action_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _key_filter(key: ResourceKey) -> ColumnElement[bool]:
+    return and_(
+        resources.c.account_id == key.account_id,
+        resources.c.region == key.region,
+        resources.c.kind == key.kind,
+        resources.c.name == key.name,
+    )
+
+
+class SqlStore:
+    """The Store port on SQLite or PostgreSQL; see store/base.py for the contract."""
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or make_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # resources
+
+    def create_resource(self, resource: Resource, tag_list: list[Tag]) -> None:
+        key = resource.key
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(resources).values(
+                        account_id=key.account_id,
+                        region=key.region,
+                        kind=key.kind,
+                        name=key.name,
+                        arn=resource.arn,
+                        desired=json.dumps(resource.desired, separators=(",", ":")),
+                        observed=json.dumps(resource.observed, separators=(",", ":")),
+                        status=resource.status,
+                        status_reason=resource.status_reason,
+                        version=resource.version,
+                        next_action_at=resource.next_action_at,
+                        created_at=resource.created_at,
+                        updated_at=resource.updated_at,
+                    )
+                )
+                # A resource that was deleted may leave no tags behind, but be safe on reuse.
+                conn.execute(delete(tags).where(tags.c.arn == resource.arn))
+                if tag_list:
+                    conn.execute(
+                        insert(tags),
+                        [{"arn": resource.arn, "key": t.key, "value": t.value} for t in tag_list],
+                    )
+        except IntegrityError as exc:
+            raise AlreadyExists(resource.arn) from exc
+
+    def get_resource(self, key: ResourceKey) -> Resource | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(resources).where(_key_filter(key))).first()
+        return _to_resource(row) if row is not None else None
+
+    def get_resource_by_arn(self, arn: str) -> Resource | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(resources).where(resources.c.arn == arn)).first()
+        return _to_resource(row) if row is not None else None
+
+    def update_resource(self, resource: Resource, expected_version: int) -> Resource:
+        new_version = expected_version + 1
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(resources)
+                .where(_key_filter(resource.key), resources.c.version == expected_version)
+                .values(
+                    desired=json.dumps(resource.desired, separators=(",", ":")),
+                    observed=json.dumps(resource.observed, separators=(",", ":")),
+                    status=resource.status,
+                    status_reason=resource.status_reason,
+                    version=new_version,
+                    next_action_at=resource.next_action_at,
+                    updated_at=resource.updated_at,
+                )
+            )
+            if result.rowcount != 1:
+                exists = conn.execute(select(resources.c.version).where(_key_filter(resource.key))).first()
+                if exists is None:
+                    raise NotFound(resource.arn)
+                raise VersionConflict(resource.arn)
+            row = conn.execute(select(resources).where(_key_filter(resource.key))).one()
+        return _to_resource(row)
+
+    def delete_resource(self, key: ResourceKey) -> bool:
+        with self.engine.begin() as conn:
+            arn = conn.execute(select(resources.c.arn).where(_key_filter(key))).scalar()
+            if arn is None:
+                return False
+            conn.execute(delete(resources).where(_key_filter(key)))
+            conn.execute(delete(tags).where(tags.c.arn == arn))
+        return True
+
+    def list_resources(self, query: ResourceQuery) -> tuple[list[Resource], bool]:
+        c = resources.c
+        conditions: list[ColumnElement[bool]] = [
+            c.account_id == query.account_id,
+            c.region == query.region,
+            c.kind == query.kind,
+        ]
+        if query.name_contains:
+            conditions.append(
+                func.lower(c.name).like(_like_pattern(query.name_contains.lower()), escape=_LIKE_ESCAPE)
+            )
+        if query.created_after is not None:
+            conditions.append(c.created_at > query.created_after)
+        if query.created_before is not None:
+            conditions.append(c.created_at < query.created_before)
+        if query.status:
+            conditions.append(c.status == query.status)
+        sort_column = c.name if query.sort_key is SortKey.NAME else c.created_at
+        descending = query.sort_order is SortOrder.DESCENDING
+        if query.after is not None:
+            value, name = query.after
+            if query.sort_key is SortKey.NAME:
+                conditions.append(c.name < name if descending else c.name > name)
+            elif descending:
+                conditions.append(or_(c.created_at < value, and_(c.created_at == value, c.name < name)))
+            else:
+                conditions.append(or_(c.created_at > value, and_(c.created_at == value, c.name > name)))
+        order = [sort_column.desc(), c.name.desc()] if descending else [sort_column.asc(), c.name.asc()]
+        statement = select(resources).where(*conditions).order_by(*order).limit(query.limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(statement).all()
+        page = [_to_resource(row) for row in rows[: query.limit]]
+        return page, len(rows) > query.limit
+
+    def due_resources(self, kind: str, now: float, limit: int) -> list[Resource]:
+        statement = (
+            select(resources)
+            .where(resources.c.kind == kind, resources.c.next_action_at <= now)
+            .order_by(resources.c.next_action_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_to_resource(row) for row in conn.execute(statement).all()]
+
+    # tags
+
+    def set_tags(self, arn: str, tag_list: list[Tag]) -> None:
+        with self.engine.begin() as conn:
+            if not tag_list:
+                return
+            conn.execute(delete(tags).where(tags.c.arn == arn, tags.c.key.in_([t.key for t in tag_list])))
+            conn.execute(insert(tags), [{"arn": arn, "key": t.key, "value": t.value} for t in tag_list])
+
+    def remove_tags(self, arn: str, keys: list[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(tags).where(tags.c.arn == arn, tags.c.key.in_(keys)))
+
+    def list_tags(self, arn: str, after_key: str | None, limit: int) -> tuple[list[Tag], bool]:
+        statement = select(tags.c.key, tags.c.value).where(tags.c.arn == arn)
+        if after_key is not None:
+            statement = statement.where(tags.c.key > after_key)
+        statement = statement.order_by(tags.c.key).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(statement).all()
+        return [Tag(r.key, r.value) for r in rows[:limit]], len(rows) > limit
+
+    def count_tags(self, arn: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).where(tags.c.arn == arn)).scalar_one())
+
+    # accounts and keys
+
+    def create_account(self, account: Account) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(accounts).values(
+                        account_id=account.account_id, name=account.name, created_at=account.created_at
+                    )
+                )
+        except IntegrityError as exc:
+            raise AlreadyExists(account.account_id) from exc
+
+    def get_account(self, account_id: str) -> Account | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
+        return Account(row.account_id, row.name, row.created_at) if row is not None else None
+
+    def create_access_key(self, key: AccessKey, secret_ciphertext: bytes) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(access_keys).values(
+                        access_key_id=key.access_key_id,
+                        account_id=key.account_id,
+                        user_name=key.user_name,
+                        status=key.status,
+                        secret_ciphertext=secret_ciphertext,
+                        created_at=key.created_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise AlreadyExists(key.access_key_id) from exc
+
+    def get_access_key(self, access_key_id: str) -> tuple[AccessKey, bytes] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(access_keys).where(access_keys.c.access_key_id == access_key_id)
+            ).first()
+        if row is None:
+            return None
+        key = AccessKey(row.access_key_id, row.account_id, row.user_name, row.status, row.created_at)
+        return key, bytes(row.secret_ciphertext)

@@ -1,0 +1,68 @@
+"""SQLAlchemy Core tables: indexed columns plus the desired state as JSON text."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("user_name", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("secret_ciphertext", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("desired", Text, nullable=False),
+    Column("observed", Text, nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("status_reason", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("next_action_at", Double, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    UniqueConstraint("account_id", "region", "kind", "name", name="uq_resources_key"),
+    Index("ix_resources_listing", "account_id", "region", "kind", "created_at"),
+    Index("ix_resources_due", "kind", "next_action_at"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
