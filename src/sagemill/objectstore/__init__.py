@@ -1,0 +1,1 @@
+"""Blobs for data, artifacts and checkpoints: the ObjectStore port and its adapters."""

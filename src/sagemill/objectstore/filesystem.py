@@ -1,0 +1,438 @@
+"""The embedded ObjectStore: blob files under the data directory, catalogued in SQLite.
+
+A write streams into a temporary file, is verified, fsynced and renamed to a random blob name, and
+becomes visible when its catalog row commits; the blob it replaced is unlinked afterwards. A crash
+before the commit leaves only an orphan blob, which `collect_garbage` removes at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from sagemill.objectstore.base import (
+    ChecksumMismatch,
+    Expected,
+    IncompleteBody,
+    InvalidPart,
+    NoSuchBucketSpace,
+    NoSuchObject,
+    NoSuchUpload,
+    ObjectInfo,
+    ObjectMeta,
+    PartInfo,
+    Readable,
+    UploadInfo,
+)
+from sagemill.objectstore.checksums import Digests, multipart_etag
+from sagemill.objectstore.index import (
+    Catalog,
+    key_bytes,
+    meta_to_json,
+    object_from_row,
+    part_from_row,
+    upload_from_row,
+)
+
+CHUNK = 1024 * 1024
+
+
+class FilesystemObjectStore:
+    """The ObjectStore port on local disk; see objectstore/base.py for the contract."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs"
+        self.tmp = root / "tmp"
+        for folder in (self.blobs, self.tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(root / "catalog.db")
+        self.collect_garbage()
+
+    # blobs
+
+    def _blob_path(self, blob: str) -> Path:
+        return self.blobs / blob[:2] / blob
+
+    def _write_blob(
+        self, body: Readable, expected: Expected, algorithms: tuple[str, ...]
+    ) -> tuple[str, Digests]:
+        """Stream a body into a new blob file, verified and fsynced; returns its name and digests."""
+        wanted = tuple(dict.fromkeys((*algorithms, *expected.checksums)))
+        digests = Digests(wanted)
+        temp = self.tmp / uuid.uuid4().hex
+        try:
+            with temp.open("wb") as out:
+                remaining = expected.size
+                while remaining is None or remaining > 0:
+                    chunk = body.read(CHUNK if remaining is None else min(CHUNK, remaining))
+                    if not chunk:
+                        break
+                    digests.update(chunk)
+                    out.write(chunk)
+                    if remaining is not None:
+                        remaining -= len(chunk)
+                if expected.size is not None and digests.size != expected.size:
+                    raise IncompleteBody(f"expected {expected.size} bytes, got {digests.size}")
+                _verify(digests, expected)
+                out.flush()
+                os.fsync(out.fileno())
+            blob = uuid.uuid4().hex
+            target = self._blob_path(blob)
+            target.parent.mkdir(exist_ok=True)
+            os.replace(temp, target)
+            _fsync_dir(target.parent)
+            return blob, digests
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def _read_blob(self, blob: str, start: int, end: int) -> Iterator[bytes]:
+        # Opened eagerly so a concurrent overwrite (which unlinks the blob) cannot pull it away.
+        handle = self._blob_path(blob).open("rb")
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                handle.seek(start)
+                remaining = end - start + 1
+                while remaining > 0:
+                    chunk = handle.read(min(CHUNK, remaining))
+                    if not chunk:
+                        return
+                    remaining -= len(chunk)
+                    yield chunk
+
+        return chunks()
+
+    def _unlink(self, blobs: list[str]) -> None:
+        for blob in blobs:
+            self._blob_path(blob).unlink(missing_ok=True)
+
+    def collect_garbage(self) -> None:
+        """Remove temporary files and blobs no catalog row refers to (left by a crash)."""
+        for temp in self.tmp.iterdir():
+            temp.unlink(missing_ok=True)
+        referenced = {
+            r["blob"] for r in self.catalog.query("SELECT blob FROM objects UNION SELECT blob FROM parts")
+        }
+        for folder in self.blobs.iterdir():
+            for blob in folder.iterdir():
+                if blob.name not in referenced:
+                    blob.unlink(missing_ok=True)
+
+    # buckets
+
+    def create_bucket_space(self, bucket: str) -> None:
+        with self.catalog.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO spaces (bucket) VALUES (?)", (bucket,))
+
+    def delete_bucket_space(self, bucket: str) -> None:
+        with self.catalog.transaction() as conn:
+            blobs = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT p.blob FROM parts p JOIN uploads u USING (upload_id) WHERE u.bucket = ?",
+                    (bucket,),
+                )
+            ]
+            conn.execute(
+                "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?)",
+                (bucket,),
+            )
+            conn.execute("DELETE FROM uploads WHERE bucket = ?", (bucket,))
+            conn.execute("DELETE FROM spaces WHERE bucket = ?", (bucket,))
+        self._unlink(blobs)
+
+    def bucket_is_empty(self, bucket: str) -> bool:
+        return not self.catalog.query("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (bucket,))
+
+    def _require_space(self, bucket: str) -> None:
+        if not self.catalog.query("SELECT 1 FROM spaces WHERE bucket = ?", (bucket,)):
+            raise NoSuchBucketSpace(bucket)
+
+    # objects
+
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: Readable,
+        meta: ObjectMeta,
+        expected: Expected,
+        checksum_algorithms: tuple[str, ...] = (),
+    ) -> ObjectInfo:
+        self._require_space(bucket)
+        blob, digests = self._write_blob(body, expected, checksum_algorithms)
+        info = ObjectInfo(bucket, key, digests.size, digests.etag(), time.time(), meta, digests.checksums())
+        self._commit_object(info, blob)
+        return info
+
+    def _commit_object(self, info: ObjectInfo, blob: str) -> None:
+        try:
+            with self.catalog.transaction() as conn:
+                old = conn.execute(
+                    "SELECT blob FROM objects WHERE bucket = ? AND key = ?",
+                    (info.bucket, key_bytes(info.key)),
+                ).fetchone()
+                conn.execute(
+                    "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        info.bucket,
+                        key_bytes(info.key),
+                        blob,
+                        info.size,
+                        info.etag,
+                        info.last_modified,
+                        meta_to_json(info.meta),
+                        json.dumps(info.checksums),
+                        info.parts_count,
+                    ),
+                )
+        except BaseException:
+            self._unlink([blob])
+            raise
+        if old is not None and old[0] != blob:
+            self._unlink([old[0]])
+
+    def _row(self, bucket: str, key: str) -> tuple[ObjectInfo, str] | None:
+        rows = self.catalog.query(
+            "SELECT * FROM objects WHERE bucket = ? AND key = ?", (bucket, key_bytes(key))
+        )
+        return (object_from_row(rows[0]), rows[0]["blob"]) if rows else None
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
+        found = self._row(bucket, key)
+        return found[0] if found else None
+
+    def open_object(
+        self, bucket: str, key: str, start: int = 0, end: int | None = None
+    ) -> tuple[ObjectInfo, Iterator[bytes]]:
+        found = self._row(bucket, key)
+        if found is None:
+            raise NoSuchObject(key)
+        info, blob = found
+        last = info.size - 1 if end is None else min(end, info.size - 1)
+        return info, self._read_blob(blob, start, last)
+
+    def delete_object(self, bucket: str, key: str) -> bool:
+        with self.catalog.transaction() as conn:
+            old = conn.execute(
+                "SELECT blob FROM objects WHERE bucket = ? AND key = ?", (bucket, key_bytes(key))
+            ).fetchone()
+            conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key_bytes(key)))
+        if old is None:
+            return False
+        self._unlink([old[0]])
+        return True
+
+    def copy_object(
+        self, source_bucket: str, source_key: str, bucket: str, key: str, meta: ObjectMeta
+    ) -> ObjectInfo:
+        self._require_space(bucket)
+        source, stream = self.open_object(source_bucket, source_key)
+        reader = _IteratorReader(stream)
+        blob, digests = self._write_blob(reader, Expected(size=source.size), tuple(source.checksums))
+        etag = source.etag if source.parts_count else digests.etag()
+        info = ObjectInfo(
+            bucket, key, digests.size, etag, time.time(), meta, digests.checksums(), source.parts_count
+        )
+        self._commit_object(info, blob)
+        return info
+
+    def list_objects(
+        self, bucket: str, prefix: str = "", start_after: str = "", limit: int = 1000
+    ) -> tuple[list[ObjectInfo], bool]:
+        self._require_space(bucket)
+        raw_prefix = key_bytes(prefix)
+        rows = self.catalog.query(
+            "SELECT * FROM objects WHERE bucket = ? AND key >= ? AND key > ? AND substr(key, 1, ?) = ?"
+            " ORDER BY key LIMIT ?",
+            (bucket, raw_prefix, key_bytes(start_after), len(raw_prefix), raw_prefix, limit + 1),
+        )
+        return [object_from_row(r) for r in rows[:limit]], len(rows) > limit
+
+    # multipart
+
+    def create_upload(
+        self, bucket: str, key: str, meta: ObjectMeta, checksum_algorithm: str | None = None
+    ) -> UploadInfo:
+        self._require_space(bucket)
+        upload = UploadInfo(uuid.uuid4().hex, bucket, key, time.time(), meta, checksum_algorithm)
+        with self.catalog.transaction() as conn:
+            conn.execute(
+                "INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    upload.upload_id,
+                    bucket,
+                    key_bytes(key),
+                    upload.initiated,
+                    meta_to_json(meta),
+                    checksum_algorithm,
+                ),
+            )
+        return upload
+
+    def get_upload(self, upload_id: str) -> UploadInfo | None:
+        rows = self.catalog.query("SELECT * FROM uploads WHERE upload_id = ?", (upload_id,))
+        return upload_from_row(rows[0]) if rows else None
+
+    def _require_upload(self, upload_id: str) -> UploadInfo:
+        upload = self.get_upload(upload_id)
+        if upload is None:
+            raise NoSuchUpload(upload_id)
+        return upload
+
+    def put_part(
+        self,
+        upload_id: str,
+        part_number: int,
+        body: Readable,
+        expected: Expected,
+        checksum_algorithms: tuple[str, ...] = (),
+    ) -> PartInfo:
+        upload = self._require_upload(upload_id)
+        algorithms = (
+            *checksum_algorithms,
+            *((upload.checksum_algorithm,) if upload.checksum_algorithm else ()),
+        )
+        blob, digests = self._write_blob(body, expected, algorithms)
+        part = PartInfo(part_number, digests.size, digests.etag(), time.time(), digests.checksums())
+        self._commit_part(upload_id, part, blob)
+        return part
+
+    def _commit_part(self, upload_id: str, part: PartInfo, blob: str) -> None:
+        try:
+            with self.catalog.transaction() as conn:
+                if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone() is None:
+                    raise NoSuchUpload(upload_id)
+                old = conn.execute(
+                    "SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?",
+                    (upload_id, part.part_number),
+                ).fetchone()
+                conn.execute(
+                    "INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        upload_id,
+                        part.part_number,
+                        blob,
+                        part.size,
+                        part.etag,
+                        part.last_modified,
+                        json.dumps(part.checksums),
+                    ),
+                )
+        except BaseException:
+            self._unlink([blob])
+            raise
+        if old is not None:
+            self._unlink([old[0]])
+
+    def copy_part(
+        self,
+        upload_id: str,
+        part_number: int,
+        source_bucket: str,
+        source_key: str,
+        start: int,
+        end: int | None,
+    ) -> PartInfo:
+        self._require_upload(upload_id)
+        _, stream = self.open_object(source_bucket, source_key, start, end)
+        blob, digests = self._write_blob(_IteratorReader(stream), Expected(), ())
+        part = PartInfo(part_number, digests.size, digests.etag(), time.time(), {})
+        self._commit_part(upload_id, part, blob)
+        return part
+
+    def list_parts(self, upload_id: str) -> list[PartInfo]:
+        self._require_upload(upload_id)
+        rows = self.catalog.query(
+            "SELECT * FROM parts WHERE upload_id = ? ORDER BY part_number", (upload_id,)
+        )
+        return [part_from_row(r) for r in rows]
+
+    def list_uploads(self, bucket: str) -> list[UploadInfo]:
+        rows = self.catalog.query("SELECT * FROM uploads WHERE bucket = ? ORDER BY key, initiated", (bucket,))
+        return [upload_from_row(r) for r in rows]
+
+    def complete_upload(self, upload_id: str, parts: list[tuple[int, str]]) -> ObjectInfo:
+        upload = self._require_upload(upload_id)
+        stored = {p.part_number: p for p in self.list_parts(upload_id)}
+        blobs = {
+            r["part_number"]: r["blob"]
+            for r in self.catalog.query(
+                "SELECT part_number, blob FROM parts WHERE upload_id = ?", (upload_id,)
+            )
+        }
+        chosen: list[PartInfo] = []
+        for number, etag in parts:
+            part = stored.get(number)
+            if part is None or part.etag.strip('"') != etag.strip('"'):
+                raise InvalidPart(str(number))
+            chosen.append(part)
+        reader = _IteratorReader(
+            chunk for part in chosen for chunk in self._read_blob(blobs[part.part_number], 0, part.size - 1)
+        )
+        blob, digests = self._write_blob(reader, Expected(size=sum(p.size for p in chosen)), ())
+        info = ObjectInfo(
+            upload.bucket,
+            upload.key,
+            digests.size,
+            multipart_etag([p.etag for p in chosen]),
+            time.time(),
+            upload.meta,
+            {},
+            len(chosen),
+        )
+        self._commit_object(info, blob)
+        self.abort_upload(upload_id)
+        return info
+
+    def abort_upload(self, upload_id: str) -> None:
+        with self.catalog.transaction() as conn:
+            blobs = [r[0] for r in conn.execute("SELECT blob FROM parts WHERE upload_id = ?", (upload_id,))]
+            conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+            deleted = conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,)).rowcount
+        self._unlink(blobs)
+        if not deleted:
+            raise NoSuchUpload(upload_id)
+
+
+class _IteratorReader:
+    """Adapts an iterator of chunks to read(n)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def read(self, size: int = -1, /) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        if size < 0:
+            out, self._buffer = self._buffer, b""
+        else:
+            out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+def _verify(digests: Digests, expected: Expected) -> None:
+    if expected.md5_base64 is not None and expected.md5_base64 != digests.md5_base64():
+        raise ChecksumMismatch("MD5")
+    actual = digests.checksums()
+    for algorithm, value in expected.checksums.items():
+        if actual.get(algorithm) != value:
+            raise ChecksumMismatch(algorithm)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
