@@ -16,6 +16,8 @@ class AuthProblem(StrEnum):
     UNKNOWN_KEY = "unknown_key"
     BAD_SIGNATURE = "bad_signature"
     EXPIRED = "expired"
+    # A presigned URL past its X-Amz-Expires (S3 words this differently from clock skew).
+    URL_EXPIRED = "url_expired"
     BODY_HASH = "body_hash"
 
 
@@ -44,6 +46,7 @@ _JSON_CODES = {
     AuthProblem.UNKNOWN_KEY: "UnrecognizedClientException",
     AuthProblem.BAD_SIGNATURE: "InvalidSignatureException",
     AuthProblem.EXPIRED: "InvalidSignatureException",
+    AuthProblem.URL_EXPIRED: "InvalidSignatureException",
     AuthProblem.BODY_HASH: "InvalidSignatureException",
 }
 _QUERY_CODES = {
@@ -52,6 +55,7 @@ _QUERY_CODES = {
     AuthProblem.UNKNOWN_KEY: "InvalidClientTokenId",
     AuthProblem.BAD_SIGNATURE: "SignatureDoesNotMatch",
     AuthProblem.EXPIRED: "SignatureDoesNotMatch",
+    AuthProblem.URL_EXPIRED: "SignatureDoesNotMatch",
     AuthProblem.BODY_HASH: "SignatureDoesNotMatch",
 }
 _S3_CODES = {
@@ -60,7 +64,16 @@ _S3_CODES = {
     AuthProblem.UNKNOWN_KEY: "InvalidAccessKeyId",
     AuthProblem.BAD_SIGNATURE: "SignatureDoesNotMatch",
     AuthProblem.EXPIRED: "RequestTimeTooSkewed",
+    AuthProblem.URL_EXPIRED: "AccessDenied",
     AuthProblem.BODY_HASH: "XAmzContentSHA256Mismatch",
+}
+
+
+# S3 words these two its own way; the other families share the authenticator's wording.
+_S3_MESSAGES = {
+    AuthProblem.UNKNOWN_KEY: "The AWS Access Key Id you provided does not exist in our records.",
+    AuthProblem.BAD_SIGNATURE: "The request signature we calculated does not match the signature you "
+    "provided. Check your key and signing method.",
 }
 
 
@@ -69,7 +82,7 @@ def auth_error(failure: AuthFailure, protocol: str, service: str) -> ServiceErro
     if service == "s3":
         code = _S3_CODES[failure.problem]
         status = 400 if failure.problem in (AuthProblem.MALFORMED, AuthProblem.BODY_HASH) else 403
-        return ServiceError(code, failure.message, status)
+        return ServiceError(code, _S3_MESSAGES.get(failure.problem, failure.message), status)
     table = _QUERY_CODES if protocol == "query" else _JSON_CODES
     code = table[failure.problem]
     status = 400 if failure.problem is AuthProblem.MALFORMED and protocol == "query" else 403

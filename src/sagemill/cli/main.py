@@ -112,6 +112,7 @@ def serve(settings: Settings, *, migrate_first: bool = False, log_level: str = "
     import uvicorn
 
     from sagemill.app import Application, open_store
+    from sagemill.security.keyring import KeyringError
     from sagemill.store.sql.migrate import current_revision, head_revision, upgrade
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -135,7 +136,11 @@ def serve(settings: Settings, *, migrate_first: bool = False, log_level: str = "
                 file=sys.stderr,
             )
             return 2
-        application = Application(settings, store)
+        try:
+            application = Application(settings, store)
+        except KeyringError as exc:
+            print(f"sagemill: {exc}", file=sys.stderr)
+            return 2
         config = uvicorn.Config(
             application.gateway,
             host=settings.host,

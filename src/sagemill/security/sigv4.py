@@ -1,10 +1,12 @@
-"""Read the SigV4 fields a request carries, from the Authorization header or a presigned URL."""
+"""SigV4 by the book: read the fields a request carries, and rebuild what its signer signed."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, unquote
 
 from sagemill.aws.auth import AuthFailure, AuthProblem
 from sagemill.aws.request import AwsRequest
@@ -13,6 +15,19 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 _ACCESS_KEY = re.compile(r"^[A-Za-z0-9+/=_-]{1,128}$")
 _DATE = re.compile(r"^\d{8}$")
 _SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+# The payload literals a signer may put where the body's hash goes (SigV4a's ECDSA ones are not accepted).
+PAYLOAD_LITERALS = frozenset(
+    {
+        UNSIGNED_PAYLOAD,
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+    }
+)
+# RFC 3986 unreserved characters stay as they are; everything else is %XX (space is %20).
+_UNRESERVED = "-_.~"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +109,78 @@ def _fields(credential: str, signed_headers: str, signature: str, *, presigned: 
     if not _SIGNATURE.match(signature):
         raise AuthFailure(AuthProblem.MALFORMED, "Signature must be 64 lower-case hexadecimal characters.")
     return SignedFields(access_key_id, date, region, service, headers, signature, presigned)
+
+
+def canonical_uri(path: str, *, s3: bool) -> str:
+    """The path as signed: S3 signs it as sent; other services normalise it and encode it a second time."""
+    if s3:
+        return path or "/"
+    return quote(remove_dot_segments(path) or "/", safe="/~")
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4, plus the collapsing of repeated slashes that AWS services expect."""
+    if not path:
+        return ""
+    kept: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment and segment != ".":
+            kept.append(segment)
+    lead = "/" if path.startswith("/") else ""
+    trail = "/" if path.endswith("/") and kept else ""
+    return lead + "/".join(kept) + trail
+
+
+def canonical_query(query: str, *, exclude_signature: bool) -> str:
+    """Decode every name and value, re-encode them the RFC 3986 way, sort by name then value.
+
+    Re-encoding (rather than trusting the raw text, as botocore's own signer does) makes clients
+    that encode differently — unencoded `*`, lower-case hex — verify too.
+    """
+    pairs: list[tuple[str, str]] = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        name = unquote(name)
+        if exclude_signature and name.lower() == "x-amz-signature":
+            continue
+        pairs.append((quote(name, safe=_UNRESERVED), quote(unquote(value), safe=_UNRESERVED)))
+    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
+
+
+def canonical_headers(headers: dict[str, str], signed_headers: tuple[str, ...]) -> tuple[str, str]:
+    """(canonical header block, signed-headers line) over the signed headers only.
+
+    Headers the client did not sign (added by a proxy, or by an attacker) do not count; a signed
+    header that is absent takes an empty value, so the signature cannot match.
+    """
+    names = sorted(set(signed_headers))
+    block = "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in names)
+    return block, ";".join(names)
+
+
+def canonical_request(
+    method: str, uri: str, query: str, header_block: str, signed_line: str, payload_hash: str
+) -> str:
+    return "\n".join((method.upper(), uri, query, header_block, signed_line, payload_hash))
+
+
+def string_to_sign(timestamp: str, scope: str, canonical: str) -> str:
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return f"{ALGORITHM}\n{timestamp}\n{scope}\n{digest}"
+
+
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """The HMAC chain AWS4+secret → date → region → service → aws4_request."""
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    return key
+
+
+def signature(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
