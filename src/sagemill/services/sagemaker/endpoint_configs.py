@@ -60,7 +60,7 @@ def _checked_variants(store: Store, context: RequestContext, params: dict[str, A
         model_name = variant.get("ModelName")
         if model_name is None:
             raise validation(f"Variant {variant['VariantName']}: ModelName must be specified.")
-        if store.get_resource(resources.key_for(context, "model", model_name)) is None:
+        if resources.find(store, context, "model", model_name) is None:
             raise could_not_find("model", resources.arn_for(context, "model", model_name))
         variant.setdefault("InitialVariantWeight", 1.0)
     checked = dict(params)

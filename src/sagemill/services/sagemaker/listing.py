@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -49,13 +50,21 @@ def list_page(
     created_after = params.get("CreationTimeAfter")
     created_before = params.get("CreationTimeBefore")
     name_contains = params.get("NameContains")
-    binding = {"s": sort_key.value, "o": sort_order.value, "n": name_contains or ""}
+    # A token resumes only the list it came from: same kind of resource, same sort, same filter.
+    binding = {"t": kind, "s": sort_key.value, "o": sort_order.value, "n": name_contains or ""}
     after = None
     if params.get("NextToken"):
         payload = decode_token(params["NextToken"], binding)
         after_value = payload.get("v")
         after_name = payload.get("k")
-        if not isinstance(after_name, str):
+        value_ok = (
+            isinstance(after_value, str)
+            if sort_key is SortKey.NAME
+            else isinstance(after_value, int | float)
+            and not isinstance(after_value, bool)
+            and math.isfinite(after_value)
+        )
+        if not isinstance(after_name, str) or not value_ok:
             raise validation("Invalid pagination token.")
         after = (after_value, after_name)
     query = ResourceQuery(
@@ -63,7 +72,9 @@ def list_page(
         region=context.region,
         kind=kind,
         name_contains=name_contains,
-        created_after=to_seconds(created_after) if created_after else None,
+        # SageMaker's CreationTimeAfter is inclusive (">= the specified time"); the store's bound is
+        # exclusive, so hand it the float just below.
+        created_after=math.nextafter(to_seconds(created_after), -math.inf) if created_after else None,
         created_before=to_seconds(created_before) if created_before else None,
         status=params.get("StatusEquals"),
         sort_key=sort_key,

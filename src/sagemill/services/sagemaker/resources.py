@@ -1,4 +1,9 @@
-"""Create/describe/delete plumbing shared by SageMaker's named resources."""
+"""Create/describe/delete plumbing shared by SageMaker's named resources.
+
+SageMaker names are case-insensitive: `MyModel` and `mymodel` are one resource, whose ARN carries
+the lower-cased name while Describe reports the name as it was created. The ARN is therefore the
+lookup key, and its uniqueness is what refuses a second create that differs only in case.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +43,9 @@ def create(
     arn = arn_for(context, kind, name)
     tags: list[Tag] = tags_from_wire(params.get("Tags") or [])
     check_tags(tags)
-    now = clock()
+    # SageMaker reports times to the millisecond; storing them so keeps a reported CreationTime
+    # usable as an exact CreationTimeAfter/Before bound and as the value a NextToken resumes from.
+    now = round(clock(), 3)
     desired = {k: v for k, v in params.items() if k != "Tags"}
     resource = Resource(
         key=key_for(context, kind, name),
@@ -56,15 +63,24 @@ def create(
     return resource
 
 
+def find(store: Store, context: RequestContext, kind: str, name: str) -> Resource | None:
+    """The caller's resource of this kind and name, whatever the case of `name`."""
+    resource = store.get_resource_by_arn(arn_for(context, kind, name))
+    if resource is None or resource.key != key_for(context, kind, resource.key.name):
+        return None
+    return resource
+
+
 def require(store: Store, context: RequestContext, kind: str, name: str) -> Resource:
-    resource = store.get_resource(key_for(context, kind, name))
+    resource = find(store, context, kind, name)
     if resource is None:
         raise could_not_find(kind, arn_for(context, kind, name))
     return resource
 
 
 def delete(store: Store, context: RequestContext, kind: str, name: str) -> None:
-    if not store.delete_resource(key_for(context, kind, name)):
+    resource = find(store, context, kind, name)
+    if resource is None or not store.delete_resource(resource.key):
         raise could_not_find(kind, arn_for(context, kind, name))
 
 

@@ -10,6 +10,7 @@ from sagemill.aws.dispatch import Handler
 from sagemill.domain.arns import parse_arn, sagemaker_kind_of
 from sagemill.domain.resources import Resource, Tag
 from sagemill.services.sagemaker.errors import resource_limit, validation
+from sagemill.services.sagemaker.listing import decode_token, encode_token
 from sagemill.store.base import Store
 
 MAX_TAGS = 50
@@ -63,10 +64,16 @@ def operations(store: Store) -> dict[str, Handler]:
     def list_tags(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         resource = _owned_resource(store, context, params["ResourceArn"])
         limit = int(params.get("MaxResults") or MAX_TAGS)
-        page, more = store.list_tags(resource.arn, params.get("NextToken"), limit)
+        after_key = None
+        if params.get("NextToken"):
+            # Opaque like every SageMaker token, and bound to the resource it pages through.
+            after_key = decode_token(params["NextToken"], {"a": resource.arn}).get("k")
+            if not isinstance(after_key, str):
+                raise validation("Invalid pagination token.")
+        page, more = store.list_tags(resource.arn, after_key, limit)
         result: dict[str, Any] = {"Tags": [{"Key": t.key, "Value": t.value} for t in page]}
         if more and page:
-            result["NextToken"] = page[-1].key
+            result["NextToken"] = encode_token({"a": resource.arn, "k": page[-1].key})
         return result
 
     def delete_tags(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
