@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -45,6 +46,30 @@ def _to_resource(row: Row[Any]) -> Resource:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+def _distinct_keys(tag_list: list[Tag]) -> list[Tag]:
+    """One tag per key, the last given winning, as a dict would keep them."""
+    return list({t.key: t for t in tag_list}.values())
+
+
+def _upsert_tags(conn: Connection, arn: str, tag_list: list[Tag]) -> None:
+    rows = [{"arn": arn, "key": t.key, "value": t.value} for t in _distinct_keys(tag_list)]
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        # ON CONFLICT, not delete-then-insert: two writers of one key under READ COMMITTED would
+        # both delete nothing, and the second insert would fail on the primary key.
+        upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(tags).values(rows)
+        conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[tags.c.arn, tags.c.key], set_={"value": upsert.excluded.value}
+            )
+        )
+        return
+    conn.execute(delete(tags).where(tags.c.arn == arn, tags.c.key.in_([r["key"] for r in rows])))
+    conn.execute(insert(tags), rows)
 
 
 def _key_filter(key: ResourceKey) -> ColumnElement[bool]:
@@ -91,11 +116,7 @@ class SqlStore:
                 )
                 # A resource that was deleted may leave no tags behind, but be safe on reuse.
                 conn.execute(delete(tags).where(tags.c.arn == resource.arn))
-                if tag_list:
-                    conn.execute(
-                        insert(tags),
-                        [{"arn": resource.arn, "key": t.key, "value": t.value} for t in tag_list],
-                    )
+                _upsert_tags(conn, resource.arn, tag_list)
         except IntegrityError as exc:
             raise AlreadyExists(resource.arn) from exc
 
@@ -189,11 +210,10 @@ class SqlStore:
     # tags
 
     def set_tags(self, arn: str, tag_list: list[Tag]) -> None:
+        if not tag_list:
+            return
         with self.engine.begin() as conn:
-            if not tag_list:
-                return
-            conn.execute(delete(tags).where(tags.c.arn == arn, tags.c.key.in_([t.key for t in tag_list])))
-            conn.execute(insert(tags), [{"arn": arn, "key": t.key, "value": t.value} for t in tag_list])
+            _upsert_tags(conn, arn, tag_list)
 
     def remove_tags(self, arn: str, keys: list[str]) -> None:
         with self.engine.begin() as conn:

@@ -18,6 +18,13 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+
+def _code_point_order(length: int) -> String:
+    """A string column that sorts by code point on every backend (migration 0002)."""
+    # SQLite's default collation is already binary; PostgreSQL's is the database's locale.
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 accounts = Table(
     "accounts",
     metadata,
@@ -44,7 +51,7 @@ resources = Table(
     Column("account_id", String(12), nullable=False),
     Column("region", String(32), nullable=False),
     Column("kind", String(64), nullable=False),
-    Column("name", String(256), nullable=False),
+    Column("name", _code_point_order(256), nullable=False),
     Column("arn", String(2048), nullable=False, unique=True),
     Column("desired", Text, nullable=False),
     Column("observed", Text, nullable=False),
@@ -63,6 +70,6 @@ tags = Table(
     "tags",
     metadata,
     Column("arn", String(2048), primary_key=True),
-    Column("key", String(128), primary_key=True),
+    Column("key", _code_point_order(128), primary_key=True),
     Column("value", String(256), nullable=False),
 )
