@@ -51,7 +51,8 @@ class Resource:
 class ResourceQuery:
     """A filtered, sorted page of one kind of resource in one account and region.
 
-    `after` is the (sort value, name) of the last row of the previous page.
+    `after` is the (sort value, name) of the last row of the previous page. As in SageMaker,
+    `created_after` is inclusive and `created_before` exclusive.
     """
 
     account_id: str

@@ -317,7 +317,7 @@ class StoreContract:
         assert matching("\\") == ["a\\b"]
         assert matching("%_") == ["50%_off"]
 
-    def test_creation_time_bounds_are_exclusive(self, store: Store) -> None:
+    def test_creation_time_after_is_inclusive_before_exclusive(self, store: Store) -> None:
         for i in range(5):
             store.create_resource(make_resource(f"t{i}", created_at=T0 + i), [])
 
@@ -327,10 +327,11 @@ class StoreContract:
             )
             return names(rows)
 
-        assert between(T0 + 1, None) == ["t2", "t3", "t4"]
+        assert between(T0 + 1, None) == ["t1", "t2", "t3", "t4"]
         assert between(None, T0 + 3) == ["t0", "t1", "t2"]
         assert between(T0 + 0.5, T0 + 3.5) == ["t1", "t2", "t3"]
         assert between(T0 + 2, T0 + 2) == []
+        assert between(T0 + 2, T0 + 2.5) == ["t2"]
 
     def test_status_filter(self, store: Store) -> None:
         for i, status in enumerate(["InService", "Failed", "InService", "Creating"]):
@@ -355,7 +356,7 @@ class StoreContract:
                 sort_order=SortOrder.ASCENDING,
             )
         )
-        assert names(rows) == ["keep-5", "keep-7"]
+        assert names(rows) == ["keep-1", "keep-5", "keep-7"]
 
     # resources: sorting and keyset pagination
 

@@ -72,9 +72,7 @@ def list_page(
         region=context.region,
         kind=kind,
         name_contains=name_contains,
-        # SageMaker's CreationTimeAfter is inclusive (">= the specified time"); the store's bound is
-        # exclusive, so hand it the float just below.
-        created_after=math.nextafter(to_seconds(created_after), -math.inf) if created_after else None,
+        created_after=to_seconds(created_after) if created_after else None,
         created_before=to_seconds(created_before) if created_before else None,
         status=params.get("StatusEquals"),
         sort_key=sort_key,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -72,6 +72,16 @@ def _upsert_tags(conn: Connection, arn: str, tag_list: list[Tag]) -> None:
     conn.execute(insert(tags), rows)
 
 
+# Built once: SQLAlchemy's compiled cache then skips expression building on the hot read paths.
+_BY_ARN = select(resources).where(resources.c.arn == bindparam("arn"))
+_BY_KEY = select(resources).where(
+    resources.c.account_id == bindparam("account_id"),
+    resources.c.region == bindparam("region"),
+    resources.c.kind == bindparam("kind"),
+    resources.c.name == bindparam("name"),
+)
+
+
 def _key_filter(key: ResourceKey) -> ColumnElement[bool]:
     return and_(
         resources.c.account_id == key.account_id,
@@ -122,12 +132,15 @@ class SqlStore:
 
     def get_resource(self, key: ResourceKey) -> Resource | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(resources).where(_key_filter(key))).first()
+            row = conn.execute(
+                _BY_KEY,
+                {"account_id": key.account_id, "region": key.region, "kind": key.kind, "name": key.name},
+            ).first()
         return _to_resource(row) if row is not None else None
 
     def get_resource_by_arn(self, arn: str) -> Resource | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(resources).where(resources.c.arn == arn)).first()
+            row = conn.execute(_BY_ARN, {"arn": arn}).first()
         return _to_resource(row) if row is not None else None
 
     def update_resource(self, resource: Resource, expected_version: int) -> Resource:
@@ -175,7 +188,7 @@ class SqlStore:
                 func.lower(c.name).like(_like_pattern(query.name_contains.lower()), escape=_LIKE_ESCAPE)
             )
         if query.created_after is not None:
-            conditions.append(c.created_at > query.created_after)
+            conditions.append(c.created_at >= query.created_after)
         if query.created_before is not None:
             conditions.append(c.created_at < query.created_before)
         if query.status:
