@@ -9,16 +9,21 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import functools
 import math
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from sagemill.aws.errors import SerializationError, ServiceError
 from sagemill.aws.request import AwsRequest, AwsResponse
+
+# Member locations that mean something in a response; others (uri, querystring) travel in the body there.
+RESPONSE_LOCATIONS = frozenset({"header", "headers", "statusCode"})
 
 
 class WireProtocol(Protocol):
@@ -139,11 +144,11 @@ def find_error_shape(service: ServiceModel, operation: OperationModel | None, co
             return shape
     by_code = service.shape_for_error_code(code)
     if by_code is not None:
-        return by_code  # type: ignore[no-any-return]
+        return by_code
     if code in service.shape_names:
         shape = service.shape_for(code)
         if shape.metadata.get("exception"):
-            return shape  # type: ignore[no-any-return]
+            return shape
     return None
 
 
@@ -214,3 +219,51 @@ def parse_scalar_text(shape: Shape, text: str) -> Any:
     if kind == "blob":
         return decode_blob(text)
     return text
+
+
+MAX_DECOMPRESSED_BODY = 64 * 1024 * 1024
+
+
+def request_body(request: AwsRequest, operation: OperationModel) -> bytes:
+    """The body, gunzipped when the operation allows request compression and the client used it.
+
+    botocore gzips large bodies of operations with the `requestcompression` trait (CloudWatch
+    PutMetricData) and says so in `Content-Encoding`. Elsewhere (S3 PutObject) `Content-Encoding` is
+    the caller's metadata and the body is left as sent.
+    """
+    if not operation.request_compression or not is_gzipped(request):
+        return request.body
+    return gunzip(request.body)
+
+
+def is_gzipped(request: AwsRequest) -> bool:
+    return "gzip" in [part.strip().lower() for part in request.header("content-encoding").split(",")]
+
+
+def gunzip(data: bytes) -> bytes:
+    """Decompress a gzip body, refusing one that inflates past MAX_DECOMPRESSED_BODY."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        body = inflater.decompress(data, MAX_DECOMPRESSED_BODY)
+    except zlib.error as exc:
+        raise SerializationError("The request body is not valid gzip data.") from exc
+    if inflater.unconsumed_tail:
+        raise SerializationError("The decompressed request body is too large.")
+    return body
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def guard_depth(parse: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn a RecursionError from a pathologically nested body into a SerializationError."""
+
+    @functools.wraps(parse)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return parse(*args, **kwargs)
+        except RecursionError as exc:
+            raise SerializationError("The request body is nested too deeply.") from exc
+
+    return guarded

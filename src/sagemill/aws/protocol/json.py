@@ -13,9 +13,13 @@ from sagemill.aws.errors import SerializationError, ServiceError
 from sagemill.aws.protocol.base import (
     decode_blob,
     encode_blob,
+    find_error_shape,
     format_timestamp,
+    guard_depth,
     parse_timestamp,
+    request_body,
     timestamp_format,
+    wire_error_code,
 )
 from sagemill.aws.request import AwsRequest, AwsResponse
 
@@ -40,6 +44,7 @@ class JsonProtocol:
             raise unknown_operation(f"Operation {operation[:128]} is not defined by {service.service_id}.")
         return service.operation_model(operation)
 
+    @guard_depth
     def parse(self, request: AwsRequest, operation: OperationModel) -> dict[str, Any]:
         content_type = request.header("content-type").split(";")[0].strip().lower()
         if content_type not in _ACCEPTED_TYPES:
@@ -48,14 +53,17 @@ class JsonProtocol:
                 f"Unsupported Content-Type '{shown[:64]}'; expected application/x-amz-json-"
                 f"{operation.metadata.get('jsonVersion', '1.1')}."
             )
-        if not request.body.strip():
+        body = request_body(request, operation)
+        if not body.strip():
             return {}
         try:
-            document = json.loads(request.body)
+            document = json.loads(body)
         except UnicodeDecodeError as exc:
             raise SerializationError("The request body is not valid UTF-8.") from exc
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise SerializationError(f"Could not parse the request body as JSON: {exc.msg}.") from exc
+        except (ValueError, RecursionError) as exc:
+            raise SerializationError("Could not parse the request body as JSON.") from exc
         shape = operation.input_shape
         if shape is None:
             return {}
@@ -77,19 +85,41 @@ class JsonProtocol:
         operation: OperationModel | None,
         request_id: str,
     ) -> AwsResponse:
+        shape = find_error_shape(service, operation, error.code)
         headers = self._headers(service, request_id)
         headers.update(error.headers)
         if service.metadata.get("awsQueryCompatible") is not None:
             fault = "Sender" if error.sender_fault else "Receiver"
-            headers["x-amzn-query-error"] = f"{error.query_code or error.code};{fault}"
-        body: dict[str, Any] = {"__type": error.code, "message": error.message}
-        body.update(error.fields)
+            headers["x-amzn-query-error"] = f"{error.query_code or wire_error_code(error, shape)};{fault}"
+        body: dict[str, Any] = {"__type": shape.name if shape is not None else error.code}
+        body.update(error_fields(shape, error.fields, error.message))
+        if "Message" not in body and "message" not in body:
+            body["message"] = error.message
         return AwsResponse(error.status, headers, _dumps(body))
 
     @staticmethod
     def _headers(service: ServiceModel, request_id: str) -> dict[str, str]:
         version = service.metadata.get("jsonVersion", "1.0")
         return {"Content-Type": f"application/x-amz-json-{version}", "x-amzn-RequestId": request_id}
+
+
+def error_fields(shape: Shape | None, given: Mapping[str, Any], message: str) -> dict[str, Any]:
+    """An error's extra members in JSON form: modelled ones through the error shape, others as given.
+
+    The message goes under the shape's own message member (`Message` or `message`) when it has one.
+    """
+    fields = dict(given)
+    if shape is None:
+        return fields
+    members = shape.members
+    for name in ("Message", "message"):
+        if name in members and name not in fields and message:
+            fields[name] = message
+            break
+    modelled = {key: value for key, value in fields.items() if key in members}
+    out: dict[str, Any] = dump_value(shape, modelled)
+    out.update({key: value for key, value in fields.items() if key not in members})
+    return out
 
 
 def _dumps(document: Any) -> bytes:
@@ -110,12 +140,11 @@ def parse_value(shape: Shape, value: Any, path: str) -> Any:
             return value
         if not isinstance(value, dict):
             raise SerializationError(f"Expected an object{_where(path)}.")
-        members = shape.members
         out: dict[str, Any] = {}
-        for key, item in value.items():
-            member = members.get(key)
-            if member is not None and item is not None:
-                out[key] = parse_value(member, item, f"{path}.{key}" if path else key)
+        for name, member in shape.members.items():
+            item = value.get(member.serialization.get("name", name))
+            if item is not None:
+                out[name] = parse_value(member, item, f"{path}.{name}" if path else name)
         return out
     if kind == "list":
         if not isinstance(value, list):
@@ -162,13 +191,15 @@ def parse_scalar(shape: Shape, value: Any, path: str) -> Any:
 
 def dump_value(shape: Shape, value: Any) -> Any:
     """A Python value → its JSON form for the shape; members not in the shape are dropped."""
+    if value is None:
+        return None  # a null inside a (sparse) list or map
     kind = shape.type_name
     if kind == "structure":
         if shape.metadata.get("document"):
             return value
         members = shape.members
         return {
-            key: dump_value(members[key], item)
+            members[key].serialization.get("name", key): dump_value(members[key], item)
             for key, item in value.items()
             if key in members and item is not None
         }
