@@ -73,7 +73,7 @@ class Gateway:
             return
         path: str = scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"]
         if path.startswith("/_sagemill/") and self.extensions is not None:
-            await self.extensions(scope, receive, send)
+            await self.extensions(scope, receive, _with_request_id(send))
             return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
@@ -128,8 +128,12 @@ class Gateway:
         try:
             found = route(request)
         except ServiceError:
-            return _finish(fallback_error(request, error, request_id), request_id, time.perf_counter())
-        return _finish(self._error(found, None, error, request_id), request_id, time.perf_counter())
+            response = fallback_error(request, error, request_id)
+        else:
+            response = self._error(found, None, error, request_id)
+        # The rest of the body is never read: close rather than drain a stream of unbounded length.
+        response.headers["Connection"] = "close"
+        return _finish(response, request_id, time.perf_counter())
 
     def handle(self, request: AwsRequest) -> AwsResponse:
         """Answer one buffered request; never raises."""
@@ -252,6 +256,21 @@ def _log_access(
             response.status,
             (time.perf_counter() - started) * 1000,
         )
+
+
+def _with_request_id(send: Send) -> Send:
+    """`send` for an extension: its answer carries an `x-amzn-RequestId` like every other on the port."""
+    request_id = str(uuid.uuid4()).encode()
+
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"x-amzn-requestid" for name, _ in headers):
+                headers.append((b"x-amzn-RequestId", request_id))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_id
 
 
 async def _send_response(send: Send, response: AwsResponse) -> None:
