@@ -57,7 +57,8 @@ class JsonProtocol:
         if not body.strip():
             return {}
         try:
-            document = json.loads(body)
+            # AWS JSON is UTF-8 only; json.loads on bytes would also accept UTF-16/32.
+            document = json.loads(body.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise SerializationError("The request body is not valid UTF-8.") from exc
         except json.JSONDecodeError as exc:

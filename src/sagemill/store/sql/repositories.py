@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, or_, select, update
@@ -97,6 +100,14 @@ class SqlStore:
     def __init__(self, url: str, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
+        # SQLite has one writer; queueing writers on a lock here is far cheaper than SQLite's
+        # busy handler, which sleeps and retries.
+        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with self._write_lock or nullcontext(), self.engine.begin() as conn:
+            yield conn
 
     def close(self) -> None:
         self.engine.dispose()
@@ -106,7 +117,7 @@ class SqlStore:
     def create_resource(self, resource: Resource, tag_list: list[Tag]) -> None:
         key = resource.key
         try:
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 conn.execute(
                     insert(resources).values(
                         account_id=key.account_id,
@@ -145,7 +156,7 @@ class SqlStore:
 
     def update_resource(self, resource: Resource, expected_version: int) -> Resource:
         new_version = expected_version + 1
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             result = conn.execute(
                 update(resources)
                 .where(_key_filter(resource.key), resources.c.version == expected_version)
@@ -168,7 +179,7 @@ class SqlStore:
         return _to_resource(row)
 
     def delete_resource(self, key: ResourceKey) -> bool:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             arn = conn.execute(select(resources.c.arn).where(_key_filter(key))).scalar()
             if arn is None:
                 return False
@@ -225,11 +236,11 @@ class SqlStore:
     def set_tags(self, arn: str, tag_list: list[Tag]) -> None:
         if not tag_list:
             return
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             _upsert_tags(conn, arn, tag_list)
 
     def remove_tags(self, arn: str, keys: list[str]) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(delete(tags).where(tags.c.arn == arn, tags.c.key.in_(keys)))
 
     def list_tags(self, arn: str, after_key: str | None, limit: int) -> tuple[list[Tag], bool]:
@@ -249,7 +260,7 @@ class SqlStore:
 
     def create_account(self, account: Account) -> None:
         try:
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 conn.execute(
                     insert(accounts).values(
                         account_id=account.account_id, name=account.name, created_at=account.created_at
@@ -265,7 +276,7 @@ class SqlStore:
 
     def create_access_key(self, key: AccessKey, secret_ciphertext: bytes) -> None:
         try:
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 conn.execute(
                     insert(access_keys).values(
                         access_key_id=key.access_key_id,
