@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from email.utils import formatdate
 from functools import cache
 from typing import Any
@@ -20,8 +21,9 @@ from sagemill.aws.dispatch import Dispatcher
 from sagemill.aws.errors import InternalFailure, ServiceError, not_implemented
 from sagemill.aws.protocol import WireProtocol, protocol_for
 from sagemill.aws.request import AwsRequest, AwsResponse
-from sagemill.aws.routing import Route, route
+from sagemill.aws.routing import Route, credential_scope, route
 from sagemill.aws.specs import service_model
+from sagemill.aws.streaming import ReceiveReader, read_bounded, send_response, verifying
 from sagemill.aws.validation import validate
 
 log = logging.getLogger("sagemill.gateway")
@@ -87,6 +89,13 @@ class Gateway:
             headers=headers,
             body=b"",
         )
+        if _streams_request(request_head):
+            streamed = AwsRequest(
+                request_head.method, path, request_head.query, headers, b"", stream=ReceiveReader(receive)
+            )
+            response = await anyio.to_thread.run_sync(self.handle, streamed)
+            await send_response(send, response, request_head.method)
+            return
         try:
             body = await self._read_body(receive, headers)
         except _BodyTooLarge:
@@ -98,7 +107,7 @@ class Gateway:
                 return  # the client went away mid-body; nobody is left to answer
             request = AwsRequest(request_head.method, path, request_head.query, headers, body)
             response = await anyio.to_thread.run_sync(self.handle, request)
-        await _send_response(send, response)
+        await send_response(send, response, request_head.method)
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes | None:
         declared = headers.get("content-length", "")
@@ -148,6 +157,8 @@ class Gateway:
                 request, found.signing_name or found.service, found.region
             )
             operation = protocol.match_operation(request, service_model(found.service))
+            if request.stream is not None:
+                request = self._prepare_stream(request, operation)
             params = protocol.parse(request, operation)
             validate(operation.input_shape, params)
             handler = self.dispatcher.lookup(found.service, operation.name)
@@ -174,6 +185,21 @@ class Gateway:
                 response = self._error(found, operation, InternalFailure(), request_id)
         _log_access(request, found, operation, response, started)
         return _finish(response, request_id, started)
+
+    def _prepare_stream(self, request: AwsRequest, operation: OperationModel) -> AwsRequest:
+        """Keep streaming only a body the operation streams; buffer any other (within the limit)."""
+        assert request.stream is not None
+        if operation.has_streaming_input:
+            claimed = request.header("x-amz-content-sha256")
+            return replace(request, stream=verifying(request.stream, claimed))
+        body = read_bounded(request.stream, self.max_body_bytes)
+        if body is None:
+            raise ServiceError(
+                "RequestEntityTooLarge",
+                f"Request body exceeds the limit of {self.max_body_bytes} bytes.",
+                413,
+            )
+        return request.with_body(body)
 
     def _error(
         self, found: Route, operation: OperationModel | None, error: ServiceError, request_id: str
@@ -203,6 +229,14 @@ class Gateway:
                     await self.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _streams_request(request: AwsRequest) -> bool:
+    """S3 uploads (PUT) stream their bodies; everything else is buffered under the body limit."""
+    if request.method != "PUT":
+        return False
+    scope = credential_scope(request)
+    return scope is not None and scope[1] == "s3"
 
 
 def fallback_error(request: AwsRequest, error: ServiceError, request_id: str) -> AwsResponse:
@@ -271,10 +305,3 @@ def _with_request_id(send: Send) -> Send:
         await send(message)
 
     return send_with_id
-
-
-async def _send_response(send: Send, response: AwsResponse) -> None:
-    raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
-    raw_headers.append((b"content-length", str(len(response.body)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": response.body})

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
+
+
+class BodyReader(Protocol):
+    """A request body read as it arrives: read(n) returns b'' at the end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +25,11 @@ class AwsRequest:
     body: bytes
     # Filled by the router: the service and the principal once known.
     context: dict[str, Any] = field(default_factory=dict)
+    stream: BodyReader | None = None
+    """Set instead of `body` for uploads the gateway streams (S3 object bodies)."""
+
+    def with_body(self, body: bytes) -> AwsRequest:
+        return replace(self, body=body, stream=None)
 
     def query_params(self) -> list[tuple[str, str]]:
         """The query string decoded into (name, value) pairs, blanks kept."""
@@ -34,3 +46,5 @@ class AwsResponse:
     status: int
     headers: dict[str, str]
     body: bytes = b""
+    stream: Iterator[bytes] | None = None
+    """Set instead of `body` for downloads sent as they are read (S3 GetObject)."""

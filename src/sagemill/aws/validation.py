@@ -109,7 +109,8 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
                 )
         return
     if kind == "blob":
-        _check_length(value, path, meta, problems)
+        if isinstance(value, bytes | str):  # a streamed body has no length yet
+            _check_length(value, path, meta, problems)
         return
     if kind in ("integer", "long", "float", "double"):
         if "min" in meta and value < meta["min"]:

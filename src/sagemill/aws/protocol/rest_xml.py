@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -34,7 +34,7 @@ from sagemill.aws.protocol.xml_codec import (
     write_members,
     write_value,
 )
-from sagemill.aws.request import AwsRequest, AwsResponse
+from sagemill.aws.request import AwsRequest, AwsResponse, BodyReader
 
 XML_TYPE = "application/xml"
 
@@ -53,13 +53,16 @@ class RestXmlProtocol:
         if shape is None:
             return {}
         params = parse_bound_members(request, operation, shape)
+        payload = shape.serialization.get("payload")
+        if request.stream is not None and payload and shape.members[payload].serialization.get("streaming"):
+            params[payload] = _streamed_payload(request, params, shape)
+            return params
         body = request_body(request, operation)
         if body is not request.body:
             drop_content_coding(params, shape, "gzip")
         if s3_wire.is_aws_chunked(request.headers):
             body, trailers = s3_wire.decode_chunked_request(body, request.headers)
             s3_wire.apply_trailers(params, shape, trailers)
-        payload = shape.serialization.get("payload")
         if payload:
             value = _read_payload(shape.members[payload], body, str(payload))
             if value is not None:
@@ -80,7 +83,9 @@ class RestXmlProtocol:
         body, content_type = _write_body(operation, shape, result)
         if content_type and not has_header(headers, "Content-Type"):
             headers["Content-Type"] = content_type
-        return AwsResponse(override or status, headers, body)
+        if isinstance(body, bytes):
+            return AwsResponse(override or status, headers, body)
+        return AwsResponse(override or status, headers, stream=body)
 
     def serialize_error(
         self,
@@ -113,6 +118,16 @@ class RestXmlProtocol:
         return AwsResponse(error.status, headers, to_bytes(root))
 
 
+def _streamed_payload(request: AwsRequest, params: dict[str, Any], shape: Shape) -> BodyReader:
+    """The body as a reader; `aws-chunked` framing is decoded as it streams (trailers arrive at the end)."""
+    assert request.stream is not None
+    if not s3_wire.is_aws_chunked(request.headers):
+        return request.stream
+    drop_content_coding(params, shape, "aws-chunked")
+    declared = request.header("x-amz-decoded-content-length").strip()
+    return s3_wire.AwsChunkedReader(request.stream, int(declared) if declared.isdigit() else None)
+
+
 def _read_payload(member: Shape, body: bytes, name: str) -> Any:
     if member.type_name == "blob":
         return body or None
@@ -128,7 +143,7 @@ def _read_payload(member: Shape, body: bytes, name: str) -> Any:
 
 def _write_body(
     operation: OperationModel, shape: Shape, result: Mapping[str, Any]
-) -> tuple[bytes, str | None]:
+) -> tuple[bytes | Iterator[bytes], str | None]:
     service = operation.service_model
     payload = shape.serialization.get("payload")
     if payload:
@@ -138,6 +153,8 @@ def _write_body(
             return b"", None
         if member.serialization.get("eventstream"):
             return bytes(value), "application/vnd.amazon.eventstream"
+        if member.serialization.get("streaming") and isinstance(value, Iterator):
+            return value, "application/octet-stream"
         if member.type_name in ("blob", "string"):
             raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
             return raw, "text/plain" if member.type_name == "string" else "application/octet-stream"

@@ -16,6 +16,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from sagemill.aws.errors import SerializationError, ServiceError
 from sagemill.aws.protocol.rest import drop_content_coding
+from sagemill.aws.request import BodyReader
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 
@@ -113,3 +114,84 @@ def apply_trailers(params: dict[str, Any], shape: Shape, trailers: dict[str, str
         if header in trailers and name not in params:
             params[name] = trailers[header]
     drop_content_coding(params, shape, "aws-chunked")
+
+
+class AwsChunkedReader:
+    """Decodes an `aws-chunked` body as it is read; `trailers` are filled once the last chunk is read.
+
+    Chunk signatures are not verified here (see security/strict.py); the decoded length is checked
+    against `x-amz-decoded-content-length` at the end.
+    """
+
+    def __init__(self, raw: BodyReader, decoded_length: int | None) -> None:
+        self._raw = raw
+        self._buffer = b""
+        self._left_in_chunk = 0
+        self._done = False
+        self._decoded = 0
+        self._expected = decoded_length
+        self.trailers: dict[str, str] = {}
+
+    def _fill(self, need: int) -> bool:
+        while len(self._buffer) < need:
+            more = self._raw.read(64 * 1024)
+            if not more:
+                return False
+            self._buffer += more
+        return True
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self._buffer:
+            more = self._raw.read(64 * 1024)
+            if not more:
+                raise IncompleteBodyError()
+            self._buffer += more
+            if len(self._buffer) > 64 * 1024:
+                raise SerializationError("Invalid aws-chunked body: a chunk header is too long.")
+        line, _, self._buffer = self._buffer.partition(b"\r\n")
+        return line
+
+    def read(self, size: int = -1, /) -> bytes:
+        out = bytearray()
+        while not self._done and (size < 0 or len(out) < size):
+            if self._left_in_chunk == 0:
+                header = self._line().split(b";", 1)[0].strip()
+                try:
+                    self._left_in_chunk = int(header, 16)
+                except ValueError as exc:
+                    raise SerializationError("Invalid chunk size in an aws-chunked body.") from exc
+                if self._left_in_chunk == 0:
+                    self._finish()
+                    break
+            want = self._left_in_chunk if size < 0 else min(self._left_in_chunk, size - len(out))
+            if not self._fill(1):
+                raise IncompleteBodyError()
+            piece = self._buffer[:want]
+            self._buffer = self._buffer[len(piece) :]
+            out += piece
+            self._left_in_chunk -= len(piece)
+            self._decoded += len(piece)
+            if self._left_in_chunk == 0:
+                if not self._fill(2) or self._buffer[:2] != b"\r\n":
+                    raise IncompleteBodyError()
+                self._buffer = self._buffer[2:]
+        return bytes(out)
+
+    def _finish(self) -> None:
+        while True:
+            line = self._line()
+            if not line:
+                break
+            name, colon, value = line.decode("latin-1").partition(":")
+            if colon and not name.lower().startswith("x-amz-trailer-signature"):
+                self.trailers[name.strip().lower()] = value.strip()
+        self._done = True
+        if self._expected is not None and self._decoded != self._expected:
+            raise IncompleteBodyError()
+
+
+class IncompleteBodyError(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(
+            "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length.", 400
+        )
