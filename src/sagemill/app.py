@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio.to_thread
+
 from sagemill import __version__
 from sagemill.aws.auth import Authenticator
 from sagemill.aws.dispatch import Dispatcher
 from sagemill.aws.gateway import Gateway, Receive, Scope, Send
 from sagemill.config import Settings
+from sagemill.control.loop import Loop
 from sagemill.security.authenticators import DevAuthenticator
 from sagemill.services.clock import Clock, system_clock
 from sagemill.services.sagemaker import provider as sagemaker_provider
@@ -32,7 +35,17 @@ class Application:
             make_authenticator(settings, store, clock),
             max_body_bytes=settings.max_body_bytes,
             extensions=self._extensions,
+            on_startup=self._start_background,
+            on_shutdown=self._stop_background,
         )
+        # Work repeated while the server runs: retention, reconcilers.
+        self.background = Loop([])
+
+    async def _start_background(self) -> None:
+        self.background.start()
+
+    async def _stop_background(self) -> None:
+        await anyio.to_thread.run_sync(self.background.stop)
 
     async def _extensions(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Sagemill's own small HTTP API under /_sagemill/."""

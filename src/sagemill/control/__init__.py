@@ -1,0 +1,1 @@
+"""Reconcilers and periodic work that move actual state toward desired state."""

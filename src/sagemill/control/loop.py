@@ -1,0 +1,61 @@
+"""The background runner: periodic tasks on one thread that never dies of a task's exception."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger("sagemill.control")
+
+
+@dataclass
+class PeriodicTask:
+    """`run(now)` every `interval` seconds; `now` is wall-clock seconds, passed in for testability."""
+
+    name: str
+    interval: float
+    run: Callable[[float], object]
+    next_at: float = 0.0
+    failures: int = field(default=0)
+
+
+class Loop:
+    """Runs due tasks in order on a daemon thread; `stop()` waits for the current task to finish."""
+
+    def __init__(self, tasks: list[PeriodicTask], clock: Callable[[], float] = time.time) -> None:
+        self.tasks = tasks
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None and self.tasks:
+            self._thread = threading.Thread(target=self._run, name="sagemill-control", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def tick(self) -> float:
+        """Run every due task once; returns seconds until the next one is due."""
+        now = self.clock()
+        for task in self.tasks:
+            if task.next_at <= now:
+                try:
+                    task.run(now)
+                    task.failures = 0
+                except Exception:
+                    task.failures += 1
+                    log.exception("background task %s failed (%d in a row)", task.name, task.failures)
+                task.next_at = now + task.interval
+        return max(0.0, min(t.next_at for t in self.tasks) - self.clock())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._stop.wait(self.tick())
