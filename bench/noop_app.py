@@ -1,4 +1,4 @@
-"""A no-op Starlette route answering `{}` as AWS JSON 1.1: the baseline the control-plane bench compares with."""
+"""A no-op Starlette route answering `{}` as AWS JSON 1.1: the control-plane bench's baseline."""
 
 from __future__ import annotations
 

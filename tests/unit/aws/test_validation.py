@@ -36,12 +36,12 @@ def test_pattern_length_and_count() -> None:
     message = problems("ListModels", {"MaxResults": 0, "SortBy": "Size"})
     assert message.startswith("2 validation errors detected: ")
     assert (
-        "Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or equal to 1"
-        in message
+        "Value '0' at 'maxResults' failed to satisfy constraint: "
+        "Member must have value greater than or equal to 1" in message
     )
     assert (
-        "Value 'Size' at 'sortBy' failed to satisfy constraint: Member must satisfy enum value set: [Name, CreationTime]"
-        in message
+        "Value 'Size' at 'sortBy' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [Name, CreationTime]" in message
     )
 
 
