@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -12,24 +13,47 @@ from sagemill.aws.auth import Authenticator
 from sagemill.aws.dispatch import Dispatcher
 from sagemill.aws.gateway import Gateway, Receive, Scope, Send
 from sagemill.config import Settings
-from sagemill.control.loop import Loop
+from sagemill.control.loop import Loop, PeriodicTask
+from sagemill.control.training import POLL_SECONDS as TRAINING_POLL_SECONDS
+from sagemill.control.training import TrainingJobReconciler
+from sagemill.executors.capacity import CapacityPlanner, Machine
+from sagemill.executors.local.executor import LocalExecutor
+from sagemill.objectstore.base import ObjectStore
+from sagemill.objectstore.filesystem import FilesystemObjectStore
 from sagemill.security.authenticators import DevAuthenticator
 from sagemill.services.clock import Clock, system_clock
+from sagemill.services.logs import provider as logs_provider
+from sagemill.services.logs.retention import purge_expired
+from sagemill.services.logs.writer import LogWriter
+from sagemill.services.s3 import provider as s3_provider
 from sagemill.services.sagemaker import provider as sagemaker_provider
+from sagemill.services.sagemaker import training_jobs
 from sagemill.services.sts import provider as sts_provider
 from sagemill.store.base import Store
+from sagemill.store.logs import LogStore
+from sagemill.store.sql.logs import SqlLogStore
 from sagemill.store.sql.repositories import SqlStore
 
 
 class Application:
     """The running platform: store, authenticator, dispatcher and the ASGI gateway."""
 
-    def __init__(self, settings: Settings, store: Store, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, clock: Clock = system_clock, log_store: LogStore | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.clock = clock
+        self.log_store = log_store if log_store is not None else open_log_store(store)
+        # The platform's own jobs and endpoints append their output through this.
+        self.log_writer = LogWriter(self.log_store, clock)
         self.dispatcher = Dispatcher()
         self.dispatcher.register("sagemaker", sagemaker_provider.operations(store, clock))
+        self.dispatcher.register("sagemaker", training_jobs.operations(store, clock))
         self.dispatcher.register("sts", sts_provider.operations())
+        self.dispatcher.register("logs", logs_provider.operations(self.log_store, clock))
+        self.object_store = open_object_store(settings)
+        self.dispatcher.register("s3", s3_provider.operations(store, self.object_store, clock))
         self.gateway = Gateway(
             self.dispatcher,
             make_authenticator(settings, store, clock),
@@ -37,9 +61,24 @@ class Application:
             extensions=self._extensions,
             on_startup=self._start_background,
             on_shutdown=self._stop_background,
+            s3_virtual_host_suffixes=settings.s3_virtual_host_suffixes,
+        )
+        self.training = TrainingJobReconciler(
+            store,
+            self.object_store,
+            LocalExecutor(),
+            self.log_writer,
+            CapacityPlanner(Machine.detect()),
+            settings.data_dir / "jobs" / "training",
+            job_env=settings.job_env(),
         )
         # Work repeated while the server runs: retention, reconcilers.
-        self.background = Loop([])
+        self.background = Loop(
+            [
+                PeriodicTask("training jobs", TRAINING_POLL_SECONDS, self.training.tick),
+                PeriodicTask("log retention", 3600.0, self.purge_expired_logs),
+            ]
+        )
 
     async def _start_background(self) -> None:
         self.background.start()
@@ -66,6 +105,10 @@ class Application:
         )
         await send({"type": "http.response.body", "body": payload})
 
+    def purge_expired_logs(self, now: float | None = None) -> int:
+        """Delete log events their group's retention no longer keeps; call periodically."""
+        return purge_expired(self.log_store, self.clock() if now is None else now)
+
     def close(self) -> None:
         self.store.close()
 
@@ -84,6 +127,29 @@ def make_authenticator(settings: Settings, store: Store, clock: Clock) -> Authen
 def open_store(settings: Settings) -> SqlStore:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqlStore(settings.resolved_database_url)
+
+
+def open_object_store(settings: Settings) -> ObjectStore:
+    """Object bytes: on disk in the data dir by default, or in an external S3 (`s3://bucket/prefix`)."""
+    url = settings.object_store_url
+    if url is None:
+        return FilesystemObjectStore(settings.data_dir / "objects")
+    if url.startswith("file://"):
+        return FilesystemObjectStore(Path(url.removeprefix("file://")))
+    if url.startswith("s3://"):
+        # Imported only when asked for: it needs boto3, which the embedded default does not.
+        from sagemill.objectstore.s3 import ExternalS3Config, S3ObjectStore
+
+        return S3ObjectStore(ExternalS3Config.from_url(url))
+    raise ValueError(f"unsupported object store {url!r}: expected file:///path or s3://bucket/prefix")
+
+
+def open_log_store(store: Store) -> LogStore:
+    """CloudWatch Logs state lives in the same database as everything else."""
+    if isinstance(store, SqlStore):
+        # One database, one writer queue: SQLite writers of both stores must share the lock.
+        return SqlLogStore(store.engine, write_lock=store._write_lock)
+    raise TypeError(f"no log store for {type(store).__name__}; pass log_store= to Application")
 
 
 def build(settings: Settings, **overrides: Any) -> Application:

@@ -24,6 +24,21 @@ class Settings:
     auth: str = "dev"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_clock_skew_seconds: int = 900
+    object_store_url: str | None = None
+    """None: objects on disk under data_dir/objects; `s3://bucket/prefix`: an external S3-compatible store."""
+    s3_virtual_host_suffixes: tuple[str, ...] = ("localhost",)
+    """Hosts under which `<bucket>.<suffix>` addresses a bucket (virtual-hosted-style S3)."""
+
+    pip_index_url: str | None = None
+    """Where script-mode jobs install requirements.txt from (an air-gapped site's mirror); None: pip's default."""
+
+    def job_env(self) -> dict[str, str]:
+        """Platform settings handed to training jobs: the pip mirror and the shared venv cache, no secrets."""
+        env = {"SAGEMILL_VENV_CACHE": str((self.data_dir / "venvs").resolve())}
+        index = self.pip_index_url or os.environ.get("SAGEMILL_PIP_INDEX_URL")
+        if index:
+            env["SAGEMILL_PIP_INDEX_URL"] = index
+        return env
 
     @property
     def resolved_database_url(self) -> str:

@@ -19,6 +19,8 @@ class AuthProblem(StrEnum):
     # A presigned URL past its X-Amz-Expires (S3 words this differently from clock skew).
     URL_EXPIRED = "url_expired"
     BODY_HASH = "body_hash"
+    # A signing scheme Sagemill refuses outright (SigV2 presigned URLs).
+    UNSUPPORTED = "unsupported"
 
 
 class AuthFailure(Exception):
@@ -48,6 +50,7 @@ _JSON_CODES = {
     AuthProblem.EXPIRED: "InvalidSignatureException",
     AuthProblem.URL_EXPIRED: "InvalidSignatureException",
     AuthProblem.BODY_HASH: "InvalidSignatureException",
+    AuthProblem.UNSUPPORTED: "IncompleteSignatureException",
 }
 _QUERY_CODES = {
     AuthProblem.MISSING: "MissingAuthenticationToken",
@@ -57,6 +60,7 @@ _QUERY_CODES = {
     AuthProblem.EXPIRED: "SignatureDoesNotMatch",
     AuthProblem.URL_EXPIRED: "SignatureDoesNotMatch",
     AuthProblem.BODY_HASH: "SignatureDoesNotMatch",
+    AuthProblem.UNSUPPORTED: "IncompleteSignature",
 }
 _S3_CODES = {
     AuthProblem.MISSING: "AccessDenied",
@@ -66,6 +70,7 @@ _S3_CODES = {
     AuthProblem.EXPIRED: "RequestTimeTooSkewed",
     AuthProblem.URL_EXPIRED: "AccessDenied",
     AuthProblem.BODY_HASH: "XAmzContentSHA256Mismatch",
+    AuthProblem.UNSUPPORTED: "InvalidRequest",
 }
 
 
@@ -81,9 +86,11 @@ def auth_error(failure: AuthFailure, protocol: str, service: str) -> ServiceErro
     """The ServiceError a service of this protocol answers for an authentication failure."""
     if service == "s3":
         code = _S3_CODES[failure.problem]
-        status = 400 if failure.problem in (AuthProblem.MALFORMED, AuthProblem.BODY_HASH) else 403
+        bad_request = (AuthProblem.MALFORMED, AuthProblem.BODY_HASH, AuthProblem.UNSUPPORTED)
+        status = 400 if failure.problem in bad_request else 403
         return ServiceError(code, _S3_MESSAGES.get(failure.problem, failure.message), status)
     table = _QUERY_CODES if protocol == "query" else _JSON_CODES
     code = table[failure.problem]
-    status = 400 if failure.problem is AuthProblem.MALFORMED and protocol == "query" else 403
+    malformed = failure.problem in (AuthProblem.MALFORMED, AuthProblem.UNSUPPORTED)
+    status = 400 if malformed and protocol == "query" else 403
     return ServiceError(code, failure.message, status, query_code=_QUERY_CODES[failure.problem])

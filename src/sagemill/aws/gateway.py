@@ -12,6 +12,7 @@ from email.utils import formatdate
 from functools import cache
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from botocore.model import OperationModel
 
@@ -21,7 +22,7 @@ from sagemill.aws.dispatch import Dispatcher
 from sagemill.aws.errors import InternalFailure, ServiceError, not_implemented
 from sagemill.aws.protocol import WireProtocol, protocol_for
 from sagemill.aws.request import AwsRequest, AwsResponse
-from sagemill.aws.routing import Route, credential_scope, route
+from sagemill.aws.routing import Route, credential_scope, route, virtual_host_path
 from sagemill.aws.specs import service_model
 from sagemill.aws.streaming import ReceiveReader, read_bounded, send_response, verifying
 from sagemill.aws.validation import validate
@@ -59,8 +60,10 @@ class Gateway:
         extensions: ASGIApp | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
+        s3_virtual_host_suffixes: tuple[str, ...] = (),
     ) -> None:
         self.dispatcher = dispatcher
+        self.s3_virtual_host_suffixes = s3_virtual_host_suffixes
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
         self.extensions = extensions
@@ -89,11 +92,22 @@ class Gateway:
             headers=headers,
             body=b"",
         )
+        path_style = virtual_host_path(request_head, self.s3_virtual_host_suffixes)
+        if path_style is not None:
+            # Routed and matched path-style; the signature still covers the path as it was sent.
+            request_head = replace(request_head, path=path_style, context={"signed_path": path})
+            path = path_style
         if _streams_request(request_head):
-            streamed = AwsRequest(
-                request_head.method, path, request_head.query, headers, b"", stream=ReceiveReader(receive)
-            )
-            response = await anyio.to_thread.run_sync(self.handle, streamed)
+            reader = ReceiveReader(receive)
+            async with anyio.create_task_group() as pumping:
+                reader.pump_in(pumping)
+                response = await anyio.to_thread.run_sync(self.handle, replace(request_head, stream=reader))
+                pumping.cancel_scope.cancel()
+            if not reader.complete and request_head.header("content-length") != "0":
+                # Answered before the body was read (a refusal): a client that sent `Expect:
+                # 100-continue` never sends it, one that did would have us drain it. Either way the
+                # connection cannot carry another request.
+                response.headers["Connection"] = "close"
             await send_response(send, response, request_head.method)
             return
         try:
@@ -105,7 +119,7 @@ class Gateway:
         else:
             if body is None:
                 return  # the client went away mid-body; nobody is left to answer
-            request = AwsRequest(request_head.method, path, request_head.query, headers, body)
+            request = request_head.with_body(body)
             response = await anyio.to_thread.run_sync(self.handle, request)
         await send_response(send, response, request_head.method)
 
@@ -191,7 +205,9 @@ class Gateway:
         assert request.stream is not None
         if operation.has_streaming_input:
             claimed = request.header("x-amz-content-sha256")
-            return replace(request, stream=verifying(request.stream, claimed))
+            declared = request.header("content-length")
+            length = int(declared) if declared.isdigit() else None
+            return replace(request, stream=verifying(request.stream, claimed, length))
         body = read_bounded(request.stream, self.max_body_bytes)
         if body is None:
             raise ServiceError(

@@ -73,6 +73,27 @@ def credential_scope(request: AwsRequest) -> tuple[str, str] | None:
     return None
 
 
+def virtual_host_path(request: AwsRequest, suffixes: tuple[str, ...]) -> str | None:
+    """The path-style path of a virtual-hosted-style S3 request, or None when the Host names no bucket.
+
+    `Host: <bucket>.<suffix>[:port]` with a configured suffix (the longest that fits wins) puts the
+    bucket in front of the path, as S3 itself reads such requests.
+    """
+    if not suffixes:
+        return None
+    scope = credential_scope(request)
+    if scope is None or scope[1] != "s3":
+        return None
+    host = request.header("host").strip().lower()
+    if host.startswith("["):
+        return None  # an IPv6 literal names no bucket
+    name = host.rsplit(":", 1)[0].rstrip(".")
+    for suffix in sorted((s.strip(".").lower() for s in suffixes), key=len, reverse=True):
+        if suffix and name.endswith("." + suffix) and len(name) > len(suffix) + 1:
+            return f"/{name[: -len(suffix) - 1]}{request.path or '/'}"
+    return None
+
+
 @cache
 def _target_index() -> dict[str, str]:
     index: dict[str, str] = {}
@@ -124,6 +145,11 @@ def route(request: AwsRequest) -> Route:
     return Route(service, _protocol_for_request(model, request), region, signing)
 
 
+def _sigv2_query(request: AwsRequest) -> bool:
+    lowered = request.query.lower()
+    return "awsaccesskeyid=" in lowered and "signature=" in lowered and "expires=" in lowered
+
+
 def _service_for(request: AwsRequest, signing: str | None) -> str | None:
     target = request.header("x-amz-target")
     prefix = target.rpartition(".")[0]
@@ -137,6 +163,8 @@ def _service_for(request: AwsRequest, signing: str | None) -> str | None:
                     return name
         return candidates[0]
     # Unsigned: guess from the target or the form, so the error is at least in the right protocol.
+    if _sigv2_query(request):
+        return "s3"  # a SigV2 presigned URL (boto3's default for S3): refused, but in S3's words
     if prefix:
         return _target_index().get(prefix)
     action = _form_action_version(request)

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from sagemill import __version__
-from sagemill.cli import admin
+from sagemill.cli import admin, jobs
 from sagemill.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, Settings, env_default
 
 
@@ -43,10 +43,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth", choices=("dev", "strict"), default="dev")
     serve.add_argument("--migrate", action="store_true", help="apply database migrations before serving")
     serve.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    serve.add_argument(
+        "--object-store",
+        metavar="URL",
+        default=env_default("SAGEMILL_OBJECT_STORE", None),
+        help="where S3 object bytes live: file:///path, or s3://bucket/prefix for an external "
+        "S3-compatible store (default: the objects/ folder of the data dir)",
+    )
+    serve.add_argument(
+        "--s3-virtual-host",
+        metavar="SUFFIX",
+        action="append",
+        default=None,
+        help="a host suffix under which <bucket>.<SUFFIX> addresses an S3 bucket; repeatable "
+        "(default: localhost)",
+    )
     _common(serve)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
     _common(migrate)
+
+    jobs_parser = commands.add_parser("jobs", help="list training jobs, or follow one live")
+    jobs.add_commands(jobs_parser)
 
     admin_parser = commands.add_parser("admin", help="accounts and access keys")
     _common(admin_parser)
@@ -65,12 +83,16 @@ def redact(url: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "jobs":
+        return jobs.run(args)
     settings = Settings(
         host=getattr(args, "host", DEFAULT_HOST),
         port=getattr(args, "port", DEFAULT_PORT),
         data_dir=args.data_dir,
         database_url=args.database_url,
         auth=getattr(args, "auth", "dev"),
+        object_store_url=getattr(args, "object_store", None),
+        s3_virtual_host_suffixes=tuple(getattr(args, "s3_virtual_host", None) or ("localhost",)),
     )
     if args.command == "migrate":
         return migrate(settings)
@@ -140,6 +162,9 @@ def serve(settings: Settings, *, migrate_first: bool = False, log_level: str = "
             application = Application(settings, store)
         except KeyringError as exc:
             print(f"sagemill: {exc}", file=sys.stderr)
+            return 2
+        except (ValueError, ImportError) as exc:
+            print(f"sagemill: cannot open the object store: {exc}", file=sys.stderr)
             return 2
         config = uvicorn.Config(
             application.gateway,

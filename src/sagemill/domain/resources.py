@@ -15,6 +15,7 @@ class SortOrder(StrEnum):
 class SortKey(StrEnum):
     NAME = "Name"
     CREATION_TIME = "CreationTime"
+    STATUS = "Status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class ResourceQuery:
     name_contains: str | None = None
     created_after: float | None = None
     created_before: float | None = None
+    modified_after: float | None = None
+    modified_before: float | None = None
     status: str | None = None
     sort_key: SortKey = SortKey.CREATION_TIME
     sort_order: SortOrder = SortOrder.DESCENDING

@@ -2,12 +2,27 @@
 
 Contract, for every adapter:
 - Buckets here are storage namespaces only; who owns a bucket is the caller's business (the S3
-  service keeps bucket ownership in the Store).
+  service keeps bucket ownership in the Store). A bucket space must exist (`create_bucket_space`)
+  before objects or uploads go in it, else NoSuchBucketSpace; `delete_bucket_space` expects an
+  empty bucket (the caller checks `bucket_is_empty`).
+- Keys are non-empty strings stored exactly (no normalisation of `/`, `..`, `%2F` or Unicode) up to
+  S3's 1024 UTF-8 bytes; an adapter that cannot hold that many (an external store whose key prefix
+  eats into the limit) raises KeyTooLong and stores nothing.
 - `put_object` streams the body (never holding it whole in memory) and makes it visible atomically:
   a reader sees the old object or the new one, never a torn one; a crash leaves no partial object.
-  It raises ChecksumMismatch (nothing stored) when an expected checksum or size does not match.
-- `open_object` streams a byte range; `list_objects` returns keys in UTF-8 byte order.
-- Multipart parts are invisible until `complete_upload`, which is atomic like `put_object`.
+  It reads at most `Expected.size` bytes; a body that ends sooner raises IncompleteBody, and one
+  that does not match an expected digest raises ChecksumMismatch. Either way nothing is stored and
+  an object already under the key stays as it was.
+- ETags are quoted: the MD5 of the bytes for `put_object`, S3's MD5-of-part-MD5s with `-N` for a
+  completed multipart upload; a copy keeps the source's ETag or takes the MD5 of its bytes.
+- `open_object` streams a byte range, clipped to the object; a reader that has opened an object
+  keeps reading that version even if it is overwritten or deleted meanwhile.
+- `list_objects` returns keys in UTF-8 byte order. Its ObjectInfos are sure to carry key, size,
+  etag, last_modified and parts_count; `meta` and `checksums` may be defaults where the backend
+  does not list them (S3's ListObjectsV2 does not): ask `head_object` for those.
+- Multipart parts are invisible until `complete_upload`, which is atomic like `put_object`. It
+  needs at least one part, part numbers in ascending order (InvalidPartOrder) and every part but
+  the last at least MIN_PART_SIZE bytes (EntityTooSmall), as S3 does.
 - Every method is thread-safe.
 """
 
@@ -16,6 +31,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+"""S3's smallest part, the last one excepted."""
+
+MAX_KEY_BYTES = 1024
+"""S3's longest key, in UTF-8 bytes."""
 
 
 class ObjectStoreError(Exception):
@@ -48,6 +69,21 @@ class IncompleteBody(ObjectStoreError):
 
 class InvalidPart(ObjectStoreError):
     """A part named in CompleteMultipartUpload is missing or its ETag differs."""
+
+
+class InvalidPartOrder(InvalidPart):
+    """The parts named in CompleteMultipartUpload are not in ascending order of part number."""
+
+
+class EntityTooSmall(InvalidPart):
+    """A part other than the last is smaller than MIN_PART_SIZE.
+
+    A kind of InvalidPart so that a caller that only knows InvalidPart still refuses the completion.
+    """
+
+
+class KeyTooLong(ObjectStoreError):
+    """The key does not fit the adapter's key space (see the module docstring)."""
 
 
 class Readable(Protocol):
@@ -183,3 +219,25 @@ class ObjectStore(Protocol):
         ...
 
     def abort_upload(self, upload_id: str) -> None: ...
+
+
+def choose_parts(stored: dict[int, PartInfo], requested: list[tuple[int, str]]) -> list[PartInfo]:
+    """The stored parts that CompleteMultipartUpload names, checked as S3 checks them.
+
+    Raises InvalidPart (no parts, a part missing or with another ETag), InvalidPartOrder or
+    EntityTooSmall; every adapter applies this one rule so they all refuse the same completions.
+    """
+    if not requested:
+        raise InvalidPart("no parts named")
+    chosen: list[PartInfo] = []
+    for number, etag in requested:
+        part = stored.get(number)
+        if part is None or part.etag.strip('"') != etag.strip('"'):
+            raise InvalidPart(str(number))
+        if chosen and number <= chosen[-1].part_number:
+            raise InvalidPartOrder(str(number))
+        chosen.append(part)
+    for part in chosen[:-1]:
+        if part.size < MIN_PART_SIZE:
+            raise EntityTooSmall(str(part.part_number))
+    return chosen

@@ -9,6 +9,8 @@ from typing import Any
 
 import google_crc32c
 
+from sagemill.objectstore.base import ChecksumMismatch, Expected
+
 ALGORITHMS = ("CRC32", "CRC32C", "SHA1", "SHA256")
 
 
@@ -74,3 +76,13 @@ def multipart_etag(part_etags: list[str]) -> str:
     """S3's ETag of a multipart object: MD5 of the parts' binary MD5s, a dash, the part count."""
     joined = b"".join(bytes.fromhex(e.strip('"')) for e in part_etags)
     return f'"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(part_etags)}"'
+
+
+def verify(digests: Digests, expected: Expected) -> None:
+    """Raise ChecksumMismatch naming the first declared digest the body did not match."""
+    if expected.md5_base64 is not None and expected.md5_base64 != digests.md5_base64():
+        raise ChecksumMismatch("MD5")
+    actual = digests.checksums()
+    for algorithm, value in expected.checksums.items():
+        if actual.get(algorithm) != value:
+            raise ChecksumMismatch(algorithm)

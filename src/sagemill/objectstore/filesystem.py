@@ -2,33 +2,36 @@
 
 A write streams into a temporary file, is verified, fsynced and renamed to a random blob name, and
 becomes visible when its catalog row commits; the blob it replaced is unlinked afterwards. A crash
-before the commit leaves only an orphan blob, which `collect_garbage` removes at start-up.
+before the commit leaves only an orphan blob (or a temporary file), which `collect_garbage` removes
+at start-up. One process owns a root: garbage collection knows only its own writes in flight.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from sqlite3 import Connection
 
 from sagemill.objectstore.base import (
-    ChecksumMismatch,
     Expected,
-    IncompleteBody,
     InvalidPart,
     NoSuchBucketSpace,
     NoSuchObject,
     NoSuchUpload,
     ObjectInfo,
     ObjectMeta,
+    ObjectStore,
     PartInfo,
     Readable,
     UploadInfo,
+    choose_parts,
 )
-from sagemill.objectstore.checksums import Digests, multipart_etag
+from sagemill.objectstore.checksums import Digests, multipart_etag, verify
 from sagemill.objectstore.index import (
     Catalog,
     key_bytes,
@@ -37,8 +40,12 @@ from sagemill.objectstore.index import (
     part_from_row,
     upload_from_row,
 )
+from sagemill.objectstore.streams import CHUNK, IteratorReader, MeteredReader
 
-CHUNK = 1024 * 1024
+# Reopening after a concurrent overwrite unlinked the blob we were about to open: a few tries
+# always suffice unless the key is rewritten nonstop, which then surfaces as the OSError it is.
+_OPEN_TRIES = 5
+_PART_BLOBS = "SELECT part_number, blob FROM parts WHERE upload_id = ?"
 
 
 class FilesystemObjectStore:
@@ -51,7 +58,14 @@ class FilesystemObjectStore:
         for folder in (self.blobs, self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
         self.catalog = Catalog(root / "catalog.db")
+        # Temporary files and blobs not yet committed: garbage collection must leave them alone.
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
         self.collect_garbage()
+
+    def close(self) -> None:
+        """Close the catalog's connections (the store is unusable afterwards)."""
+        self.catalog.close()
 
     # blobs
 
@@ -61,35 +75,40 @@ class FilesystemObjectStore:
     def _write_blob(
         self, body: Readable, expected: Expected, algorithms: tuple[str, ...]
     ) -> tuple[str, Digests]:
-        """Stream a body into a new blob file, verified and fsynced; returns its name and digests."""
+        """Stream a body into a new blob file, verified and fsynced; returns its name and digests.
+
+        The blob stays registered as in flight until `_settle` says its catalog row has committed
+        (or was abandoned).
+        """
         wanted = tuple(dict.fromkeys((*algorithms, *expected.checksums)))
-        digests = Digests(wanted)
-        temp = self.tmp / uuid.uuid4().hex
+        reader = MeteredReader(body, Digests(wanted), expected.size)
+        name = uuid.uuid4().hex
+        temp = self.tmp / name
+        self._track(name)
         try:
             with temp.open("wb") as out:
-                remaining = expected.size
-                while remaining is None or remaining > 0:
-                    chunk = body.read(CHUNK if remaining is None else min(CHUNK, remaining))
-                    if not chunk:
-                        break
-                    digests.update(chunk)
+                while chunk := reader.read(CHUNK):
                     out.write(chunk)
-                    if remaining is not None:
-                        remaining -= len(chunk)
-                if expected.size is not None and digests.size != expected.size:
-                    raise IncompleteBody(f"expected {expected.size} bytes, got {digests.size}")
-                _verify(digests, expected)
+                verify(reader.digests, expected)
                 out.flush()
                 os.fsync(out.fileno())
-            blob = uuid.uuid4().hex
-            target = self._blob_path(blob)
+            target = self._blob_path(name)
             target.parent.mkdir(exist_ok=True)
             os.replace(temp, target)
             _fsync_dir(target.parent)
-            return blob, digests
+            return name, reader.digests
         except BaseException:
             temp.unlink(missing_ok=True)
+            self._settle(name)
             raise
+
+    def _track(self, name: str) -> None:
+        with self._in_flight_lock:
+            self._in_flight.add(name)
+
+    def _settle(self, name: str) -> None:
+        with self._in_flight_lock:
+            self._in_flight.discard(name)
 
     def _read_blob(self, blob: str, start: int, end: int) -> Iterator[bytes]:
         # Opened eagerly so a concurrent overwrite (which unlinks the blob) cannot pull it away.
@@ -113,16 +132,26 @@ class FilesystemObjectStore:
             self._blob_path(blob).unlink(missing_ok=True)
 
     def collect_garbage(self) -> None:
-        """Remove temporary files and blobs no catalog row refers to (left by a crash)."""
-        for temp in self.tmp.iterdir():
-            temp.unlink(missing_ok=True)
+        """Remove temporary files and blobs no catalog row refers to (left by a crash).
+
+        Safe while this store is writing: files are listed first, then the writes in flight are
+        noted, then the catalog is read. A blob listed but neither in flight at that moment nor
+        referenced afterwards was committed by nobody (a writer commits before it stops being in
+        flight) or was already replaced (its replacer unlinks it anyway).
+        """
+        temps = list(self.tmp.iterdir())
+        blobs = [blob for folder in self.blobs.iterdir() for blob in folder.iterdir()]
+        with self._in_flight_lock:
+            in_flight = set(self._in_flight)
         referenced = {
             r["blob"] for r in self.catalog.query("SELECT blob FROM objects UNION SELECT blob FROM parts")
         }
-        for folder in self.blobs.iterdir():
-            for blob in folder.iterdir():
-                if blob.name not in referenced:
-                    blob.unlink(missing_ok=True)
+        for temp in temps:
+            if temp.name not in in_flight:
+                temp.unlink(missing_ok=True)
+        for blob in blobs:
+            if blob.name not in in_flight and blob.name not in referenced:
+                blob.unlink(missing_ok=True)
 
     # buckets
 
@@ -171,9 +200,19 @@ class FilesystemObjectStore:
         self._commit_object(info, blob)
         return info
 
-    def _commit_object(self, info: ObjectInfo, blob: str) -> None:
+    def _commit_object(
+        self,
+        info: ObjectInfo,
+        blob: str,
+        also: Callable[[Connection], list[str]] | None = None,
+    ) -> None:
+        """Make `blob` the object's bytes in one transaction; `also` runs inside it too.
+
+        `also` returns further blobs to unlink once the transaction has committed.
+        """
         try:
             with self.catalog.transaction() as conn:
+                extra = also(conn) if also is not None else []
                 old = conn.execute(
                     "SELECT blob FROM objects WHERE bucket = ? AND key = ?",
                     (info.bucket, key_bytes(info.key)),
@@ -195,8 +234,11 @@ class FilesystemObjectStore:
         except BaseException:
             self._unlink([blob])
             raise
+        finally:
+            self._settle(blob)
         if old is not None and old[0] != blob:
-            self._unlink([old[0]])
+            extra.append(old[0])
+        self._unlink(extra)
 
     def _row(self, bucket: str, key: str) -> tuple[ObjectInfo, str] | None:
         rows = self.catalog.query(
@@ -211,12 +253,19 @@ class FilesystemObjectStore:
     def open_object(
         self, bucket: str, key: str, start: int = 0, end: int | None = None
     ) -> tuple[ObjectInfo, Iterator[bytes]]:
-        found = self._row(bucket, key)
-        if found is None:
-            raise NoSuchObject(key)
-        info, blob = found
-        last = info.size - 1 if end is None else min(end, info.size - 1)
-        return info, self._read_blob(blob, start, last)
+        for attempt in range(_OPEN_TRIES):
+            found = self._row(bucket, key)
+            if found is None:
+                raise NoSuchObject(key)
+            info, blob = found
+            last = info.size - 1 if end is None else min(end, info.size - 1)
+            try:
+                return info, self._read_blob(blob, start, last)
+            except FileNotFoundError:
+                # Overwritten or deleted between reading the row and opening its blob: look again.
+                if attempt == _OPEN_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def delete_object(self, bucket: str, key: str) -> bool:
         with self.catalog.transaction() as conn:
@@ -234,7 +283,7 @@ class FilesystemObjectStore:
     ) -> ObjectInfo:
         self._require_space(bucket)
         source, stream = self.open_object(source_bucket, source_key)
-        reader = _IteratorReader(stream)
+        reader = IteratorReader(stream)
         blob, digests = self._write_blob(reader, Expected(size=source.size), tuple(source.checksums))
         etag = source.etag if source.parts_count else digests.etag()
         info = ObjectInfo(
@@ -328,6 +377,8 @@ class FilesystemObjectStore:
         except BaseException:
             self._unlink([blob])
             raise
+        finally:
+            self._settle(blob)
         if old is not None:
             self._unlink([old[0]])
 
@@ -342,7 +393,7 @@ class FilesystemObjectStore:
     ) -> PartInfo:
         self._require_upload(upload_id)
         _, stream = self.open_object(source_bucket, source_key, start, end)
-        blob, digests = self._write_blob(_IteratorReader(stream), Expected(), ())
+        blob, digests = self._write_blob(IteratorReader(stream), Expected(), ())
         part = PartInfo(part_number, digests.size, digests.etag(), time.time(), {})
         self._commit_part(upload_id, part, blob)
         return part
@@ -360,21 +411,11 @@ class FilesystemObjectStore:
 
     def complete_upload(self, upload_id: str, parts: list[tuple[int, str]]) -> ObjectInfo:
         upload = self._require_upload(upload_id)
-        stored = {p.part_number: p for p in self.list_parts(upload_id)}
-        blobs = {
-            r["part_number"]: r["blob"]
-            for r in self.catalog.query(
-                "SELECT part_number, blob FROM parts WHERE upload_id = ?", (upload_id,)
-            )
-        }
-        chosen: list[PartInfo] = []
-        for number, etag in parts:
-            part = stored.get(number)
-            if part is None or part.etag.strip('"') != etag.strip('"'):
-                raise InvalidPart(str(number))
-            chosen.append(part)
-        reader = _IteratorReader(
-            chunk for part in chosen for chunk in self._read_blob(blobs[part.part_number], 0, part.size - 1)
+        rows = self.catalog.query("SELECT * FROM parts WHERE upload_id = ?", (upload_id,))
+        blobs = {r["part_number"]: r["blob"] for r in rows}
+        chosen = choose_parts({r["part_number"]: part_from_row(r) for r in rows}, parts)
+        reader = IteratorReader(
+            chunk for part in chosen for chunk in self._read_part(blobs[part.part_number], part)
         )
         blob, digests = self._write_blob(reader, Expected(size=sum(p.size for p in chosen)), ())
         info = ObjectInfo(
@@ -387,9 +428,29 @@ class FilesystemObjectStore:
             {},
             len(chosen),
         )
-        self._commit_object(info, blob)
-        self.abort_upload(upload_id)
+
+        def retire_upload(conn: Connection) -> list[str]:
+            # In the object's own transaction, so a concurrent abort or part upload either happened
+            # before (and we refuse) or waits until the upload is gone.
+            now = {r[0]: r[1] for r in conn.execute(_PART_BLOBS, (upload_id,))}
+            if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone() is None:
+                raise NoSuchUpload(upload_id)
+            for part in chosen:
+                if now.get(part.part_number) != blobs[part.part_number]:
+                    raise InvalidPart(str(part.part_number))
+            conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+            conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+            return list(now.values())
+
+        self._commit_object(info, blob, retire_upload)
         return info
+
+    def _read_part(self, blob: str, part: PartInfo) -> Iterator[bytes]:
+        try:
+            yield from self._read_blob(blob, 0, part.size - 1)
+        except FileNotFoundError:
+            # Replaced by a concurrent upload of the same part number since we listed the parts.
+            raise InvalidPart(str(part.part_number)) from None
 
     def abort_upload(self, upload_id: str) -> None:
         with self.catalog.transaction() as conn:
@@ -401,38 +462,13 @@ class FilesystemObjectStore:
             raise NoSuchUpload(upload_id)
 
 
-class _IteratorReader:
-    """Adapts an iterator of chunks to read(n)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def read(self, size: int = -1, /) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            try:
-                self._buffer += next(self._chunks)
-            except StopIteration:
-                break
-        if size < 0:
-            out, self._buffer = self._buffer, b""
-        else:
-            out, self._buffer = self._buffer[:size], self._buffer[size:]
-        return out
-
-
-def _verify(digests: Digests, expected: Expected) -> None:
-    if expected.md5_base64 is not None and expected.md5_base64 != digests.md5_base64():
-        raise ChecksumMismatch("MD5")
-    actual = digests.checksums()
-    for algorithm, value in expected.checksums.items():
-        if actual.get(algorithm) != value:
-            raise ChecksumMismatch(algorithm)
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# Keeps the adapter and the port in step: mypy checks the assignment structurally.
+_PORT: type[ObjectStore] = FilesystemObjectStore

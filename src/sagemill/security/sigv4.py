@@ -48,8 +48,15 @@ def read_signature(request: AwsRequest) -> SignedFields:
     header = request.header("authorization")
     if header:
         return _from_header(header)
-    if "x-amz-signature=" in request.query.lower():
+    lowered = request.query.lower()
+    if "x-amz-signature=" in lowered:
         return _from_query(request.query)
+    if "awsaccesskeyid=" in lowered and "signature=" in lowered:
+        raise AuthFailure(
+            AuthProblem.UNSUPPORTED,
+            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256: "
+            "Sagemill accepts SigV4 presigned URLs only (boto3: Config(signature_version='s3v4')).",
+        )
     raise AuthFailure(
         AuthProblem.MISSING,
         "Missing Authentication Token: the request carries no Authorization header or SigV4 query signature.",

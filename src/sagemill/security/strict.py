@@ -96,7 +96,8 @@ class StrictAuthenticator:
         header_block, signed_line = sigv4.canonical_headers(request.headers, fields.signed_headers)
         canonical = sigv4.canonical_request(
             request.method,
-            sigv4.canonical_uri(request.path, s3=s3),
+            # A virtual-hosted S3 request was signed before the gateway moved its bucket into the path.
+            sigv4.canonical_uri(request.context.get("signed_path", request.path), s3=s3),
             sigv4.canonical_query(request.query, exclude_signature=fields.presigned),
             header_block,
             signed_line,

@@ -14,6 +14,7 @@ Contract, for every adapter:
   cursor with the same timestamp.
 - `create_log_stream`/`append_events` raise LogGroupNotFound or LogStreamNotFound (both NotFound);
   creates raise AlreadyExists when the name is taken, also when two callers race.
+- Messages are stored as text every backend keeps: NUL characters and lone surrogates become U+FFFD.
 - Deleting a group deletes its streams, events and tags; deleting a stream deletes its events.
 - The store never applies retention on reads; callers bound reads with `start_ms`. `purge_expired`
   deletes what retention no longer keeps.
@@ -153,7 +154,9 @@ class LogStore(Protocol):
 
     def create_log_group(self, group: LogGroup, tags: Mapping[str, str]) -> None: ...
 
-    def get_log_group(self, key: LogGroupKey) -> LogGroup | None: ...
+    def get_log_group(self, key: LogGroupKey, *, count_bytes: bool = True) -> LogGroup | None:
+        """The group; with `count_bytes=False` its stored_bytes reads 0 (cheaper for hot paths)."""
+        ...
 
     def list_log_groups(self, query: LogGroupQuery) -> tuple[list[LogGroup], bool]:
         """One page and whether more groups follow it."""

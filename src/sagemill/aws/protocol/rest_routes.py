@@ -42,7 +42,11 @@ class UriTemplate:
         found = self.pattern.fullmatch(raw_path)
         if found is None:
             return None
-        return {name: unquote(found.group(i + 1)) for i, name in enumerate(self.labels)}
+        try:
+            return {name: unquote(found.group(i + 1), errors="strict") for i, name in enumerate(self.labels)}
+        except UnicodeDecodeError:
+            # Decoding with replacement would silently turn one name into another (e.g. an S3 key).
+            raise ServiceError("InvalidURI", "Couldn't parse the specified URI.", 400) from None
 
     def static_query_satisfied(self, query: dict[str, list[str]]) -> bool:
         for key, value in self.static_query:

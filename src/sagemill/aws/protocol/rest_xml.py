@@ -80,6 +80,8 @@ class RestXmlProtocol:
             return AwsResponse(status, headers)
         override, bound = serialize_bound_members(shape, result)
         headers.update(bound)
+        if s3_wire.is_s3(service):
+            status = s3_wire.success_status(operation, result, status)
         body, content_type = _write_body(operation, shape, result)
         if content_type and not has_header(headers, "Content-Type"):
             headers["Content-Type"] = content_type
@@ -99,7 +101,10 @@ class RestXmlProtocol:
         if shape is not None:
             headers.update(serialize_bound_members(shape, error.fields)[1])
         headers.update(error.headers)
-        if operation is not None and str(operation.http.get("method", "")).upper() == "HEAD":
+        # HEAD answers and 304 Not Modified never carry a body (RFC 9110 §9.3.2, §15.4.5).
+        if error.status == 304 or (
+            operation is not None and str(operation.http.get("method", "")).upper() == "HEAD"
+        ):
             return AwsResponse(error.status, headers)
         headers["Content-Type"] = XML_TYPE
         if s3_wire.is_s3(service):
@@ -109,7 +114,10 @@ class RestXmlProtocol:
             _service_namespace(root, service)
             detail = ET.SubElement(root, "Error")
             ET.SubElement(detail, "Type").text = "Sender" if error.sender_fault else "Receiver"
-        ET.SubElement(detail, "Code").text = wire_error_code(error, shape)
+        code = wire_error_code(error, shape)
+        if s3_wire.is_s3(service) and code == "ValidationException":
+            code = "InvalidArgument"  # S3 has no ValidationException; it calls a bad value this
+        ET.SubElement(detail, "Code").text = code
         ET.SubElement(detail, "Message").text = error.message
         _write_error_fields(detail, shape, error.fields)
         ET.SubElement(root, "RequestId").text = request_id
@@ -125,7 +133,10 @@ def _streamed_payload(request: AwsRequest, params: dict[str, Any], shape: Shape)
         return request.stream
     drop_content_coding(params, shape, "aws-chunked")
     declared = request.header("x-amz-decoded-content-length").strip()
-    return s3_wire.AwsChunkedReader(request.stream, int(declared) if declared.isdigit() else None)
+    announced = tuple(
+        name.strip().lower() for name in request.header("x-amz-trailer").split(",") if name.strip()
+    )
+    return s3_wire.AwsChunkedReader(request.stream, int(declared) if declared.isdigit() else None, announced)
 
 
 def _read_payload(member: Shape, body: bytes, name: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -53,6 +54,13 @@ def root_element(operation: OperationModel, shape: Shape) -> str:
     if name:
         return str(name)
     return ROOT_ELEMENTS.get(operation.name, f"{operation.name}Result")
+
+
+def success_status(operation: OperationModel, result: Mapping[str, Any], status: int) -> int:
+    """206 for a ranged read: the model has no member for it; S3 implies it by Content-Range."""
+    if operation.name in ("GetObject", "HeadObject") and result.get("ContentRange"):
+        return 206
+    return status
 
 
 def request_id_headers(request_id: str) -> dict[str, str]:
@@ -123,13 +131,19 @@ class AwsChunkedReader:
     against `x-amz-decoded-content-length` at the end.
     """
 
-    def __init__(self, raw: BodyReader, decoded_length: int | None) -> None:
+    def __init__(
+        self, raw: BodyReader, decoded_length: int | None, announced_trailers: tuple[str, ...] = ()
+    ) -> None:
         self._raw = raw
         self._buffer = b""
         self._left_in_chunk = 0
         self._done = False
         self._decoded = 0
         self._expected = decoded_length
+        self.decoded_length = decoded_length
+        """`x-amz-decoded-content-length`: the payload's size once the framing is removed."""
+        self.announced_trailers = announced_trailers
+        """Lower-case trailer names the client announced in `x-amz-trailer` (known before the body)."""
         self.trailers: dict[str, str] = {}
 
     def _fill(self, need: int) -> bool:

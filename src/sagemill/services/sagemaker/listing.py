@@ -51,7 +51,13 @@ def list_page(
     created_before = params.get("CreationTimeBefore")
     name_contains = params.get("NameContains")
     # A token resumes only the list it came from: same kind of resource, same sort, same filter.
-    binding = {"t": kind, "s": sort_key.value, "o": sort_order.value, "n": name_contains or ""}
+    binding = {
+        "t": kind,
+        "s": sort_key.value,
+        "o": sort_order.value,
+        "n": name_contains or "",
+        "f": params.get("StatusEquals") or "",
+    }
     after = None
     if params.get("NextToken"):
         payload = decode_token(params["NextToken"], binding)
@@ -59,7 +65,7 @@ def list_page(
         after_name = payload.get("k")
         value_ok = (
             isinstance(after_value, str)
-            if sort_key is SortKey.NAME
+            if sort_key in (SortKey.NAME, SortKey.STATUS)
             else isinstance(after_value, int | float)
             and not isinstance(after_value, bool)
             and math.isfinite(after_value)
@@ -74,6 +80,8 @@ def list_page(
         name_contains=name_contains,
         created_after=to_seconds(created_after) if created_after else None,
         created_before=to_seconds(created_before) if created_before else None,
+        modified_after=_seconds(params.get("LastModifiedTimeAfter")),
+        modified_before=_seconds(params.get("LastModifiedTimeBefore")),
         status=params.get("StatusEquals"),
         sort_key=sort_key,
         sort_order=sort_order,
@@ -84,6 +92,10 @@ def list_page(
     result: dict[str, Any] = {result_key: [summary(r) for r in page]}
     if more and page:
         last = page[-1]
-        value: Any = last.key.name if sort_key is SortKey.NAME else last.created_at
+        value: Any = {SortKey.NAME: last.key.name, SortKey.STATUS: last.status}.get(sort_key, last.created_at)
         result["NextToken"] = encode_token({**binding, "v": value, "k": last.key.name})
     return result
+
+
+def _seconds(value: Any) -> float | None:
+    return to_seconds(value) if value else None

@@ -12,7 +12,7 @@ from typing import Any
 
 from sagemill.aws.context import RequestContext
 from sagemill.domain.arns import sagemaker_arn
-from sagemill.domain.errors import AlreadyExists
+from sagemill.domain.errors import AlreadyExists, NotFound, VersionConflict
 from sagemill.domain.resources import Resource, ResourceKey, Tag
 from sagemill.services.clock import Clock
 from sagemill.services.sagemaker.errors import already_exists, could_not_find
@@ -38,8 +38,14 @@ def create(
     *,
     status: str = "",
     next_action_at: float | None = None,
+    observed: dict[str, Any] | None = None,
+    raise_existing: bool = True,
 ) -> Resource:
-    """Store a new resource with its tags; the desired state is the request without Tags."""
+    """Store a new resource with its tags; the desired state is the request without Tags.
+
+    A taken name raises SageMaker's "Cannot create already existing" error, or the domain's
+    AlreadyExists when `raise_existing` is False (for resources whose API words it differently).
+    """
     arn = arn_for(context, kind, name)
     tags: list[Tag] = tags_from_wire(params.get("Tags") or [])
     check_tags(tags)
@@ -55,12 +61,24 @@ def create(
         updated_at=now,
         status=status,
         next_action_at=next_action_at,
+        observed=observed or {},
     )
     try:
         store.create_resource(resource, tags)
     except AlreadyExists as exc:
+        if not raise_existing:
+            raise
         raise already_exists(kind, arn) from exc
     return resource
+
+
+def try_update(store: Store, resource: Resource, expected_version: int) -> bool:
+    """Write `resource` if nobody changed it since `expected_version` was read."""
+    try:
+        store.update_resource(resource, expected_version)
+    except (VersionConflict, NotFound):
+        return False
+    return True
 
 
 def find(store: Store, context: RequestContext, kind: str, name: str) -> Resource | None:

@@ -202,18 +202,24 @@ class SqlStore:
             conditions.append(c.created_at >= query.created_after)
         if query.created_before is not None:
             conditions.append(c.created_at < query.created_before)
+        if query.modified_after is not None:
+            conditions.append(c.updated_at >= query.modified_after)
+        if query.modified_before is not None:
+            conditions.append(c.updated_at < query.modified_before)
         if query.status:
             conditions.append(c.status == query.status)
-        sort_column = c.name if query.sort_key is SortKey.NAME else c.created_at
+        sort_column = {SortKey.NAME: c.name, SortKey.CREATION_TIME: c.created_at, SortKey.STATUS: c.status}[
+            query.sort_key
+        ]
         descending = query.sort_order is SortOrder.DESCENDING
         if query.after is not None:
             value, name = query.after
             if query.sort_key is SortKey.NAME:
                 conditions.append(c.name < name if descending else c.name > name)
             elif descending:
-                conditions.append(or_(c.created_at < value, and_(c.created_at == value, c.name < name)))
+                conditions.append(or_(sort_column < value, and_(sort_column == value, c.name < name)))
             else:
-                conditions.append(or_(c.created_at > value, and_(c.created_at == value, c.name > name)))
+                conditions.append(or_(sort_column > value, and_(sort_column == value, c.name > name)))
         order = [sort_column.desc(), c.name.desc()] if descending else [sort_column.asc(), c.name.asc()]
         statement = select(resources).where(*conditions).order_by(*order).limit(query.limit + 1)
         with self.engine.connect() as conn:

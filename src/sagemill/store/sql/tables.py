@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
     Double,
     ForeignKey,
@@ -72,4 +74,61 @@ tags = Table(
     Column("arn", String(2048), primary_key=True),
     Column("key", _code_point_order(128), primary_key=True),
     Column("value", String(256), nullable=False),
+)
+
+# CloudWatch Logs (migration 0003). Times are integer milliseconds; names are case-sensitive and
+# compare by code point, so prefix ranges and name order agree on SQLite and PostgreSQL.
+
+_row_id = BigInteger().with_variant(Integer, "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid
+
+log_groups = Table(
+    "log_groups",
+    metadata,
+    Column("id", _row_id, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("name", _code_point_order(512), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("retention_days", Integer, nullable=True),
+    Column("kms_key_id", String(256), nullable=True),
+    Column("log_group_class", String(32), nullable=False),
+    Column("deletion_protection", Boolean, nullable=False),
+    UniqueConstraint("account_id", "region", "name", name="uq_log_groups_key"),
+)
+
+log_group_tags = Table(
+    "log_group_tags",
+    metadata,
+    Column("group_id", _row_id, ForeignKey("log_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", _code_point_order(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+log_streams = Table(
+    "log_streams",
+    metadata,
+    Column("id", _row_id, primary_key=True, autoincrement=True),
+    Column("group_id", _row_id, ForeignKey("log_groups.id", ondelete="CASCADE"), nullable=False),
+    Column("name", _code_point_order(512), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("first_event_ms", BigInteger, nullable=True),
+    Column("last_event_ms", BigInteger, nullable=True),
+    Column("last_ingestion_ms", BigInteger, nullable=True),
+    Column("stored_bytes", BigInteger, nullable=False),
+    UniqueConstraint("group_id", "name", name="uq_log_streams_key"),
+)
+
+log_events = Table(
+    "log_events",
+    metadata,
+    Column("id", _row_id, primary_key=True, autoincrement=True),
+    Column("group_id", _row_id, ForeignKey("log_groups.id", ondelete="CASCADE"), nullable=False),
+    Column("stream_id", _row_id, ForeignKey("log_streams.id", ondelete="CASCADE"), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("ingestion_ms", BigInteger, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("message", Text, nullable=False),
+    # One stream in order (GetLogEvents), and one group interleaved or expiring (FilterLogEvents, purge).
+    Index("ix_log_events_stream", "stream_id", "timestamp", "id"),
+    Index("ix_log_events_group", "group_id", "timestamp", "id"),
 )
