@@ -49,7 +49,7 @@ class Application:
         self.log_writer = LogWriter(self.log_store, clock)
         self.dispatcher = Dispatcher()
         self.dispatcher.register("sagemaker", sagemaker_provider.operations(store, clock))
-        self.dispatcher.register("sagemaker", training_jobs.operations(store, clock))
+        self.dispatcher.register("sagemaker", training_jobs.operations(store, clock, self._wake_background))
         self.dispatcher.register("sts", sts_provider.operations())
         self.dispatcher.register("logs", logs_provider.operations(self.log_store, clock))
         self.object_store = open_object_store(settings)
@@ -79,6 +79,9 @@ class Application:
                 PeriodicTask("log retention", 3600.0, self.purge_expired_logs),
             ]
         )
+
+    def _wake_background(self) -> None:
+        self.background.wake()
 
     async def _start_background(self) -> None:
         self.background.start()

@@ -30,7 +30,7 @@ class Settings:
     """Hosts under which `<bucket>.<suffix>` addresses a bucket (virtual-hosted-style S3)."""
 
     pip_index_url: str | None = None
-    """Where script-mode jobs install requirements.txt from (an air-gapped site's mirror); None: pip's default."""
+    """Where script-mode jobs install requirements.txt (an air-gapped site's mirror); None: pip's default."""
 
     def job_env(self) -> dict[str, str]:
         """Platform settings handed to training jobs: the pip mirror and the shared venv cache, no secrets."""

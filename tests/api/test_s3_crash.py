@@ -34,10 +34,9 @@ def _stream_upload(server: LiveServer, path: str, stop: threading.Event) -> None
         return  # the server was killed under us: exactly the point
 
 
-def _largest_temporary(data_dir: Path) -> int:
-    folder = data_dir / "objects" / "tmp"
-    sizes = [entry.stat().st_size for entry in folder.iterdir()] if folder.exists() else []
-    return max(sizes, default=0)
+def _stored_bytes(data_dir: Path) -> int:
+    """Bytes under the object store's folder, whatever its layout (blobs, spool, catalog)."""
+    return sum(entry.stat().st_size for entry in (data_dir / "objects").rglob("*") if entry.is_file())
 
 
 def test_sigkill_mid_upload_leaves_old_objects_intact(tmp_path: Path) -> None:
@@ -55,8 +54,11 @@ def test_sigkill_mid_upload_leaves_old_objects_intact(tmp_path: Path) -> None:
         ]
         for upload in uploads:
             upload.start()
-        # Kill only once the store is writing a temporary blob well into the body.
-        assert wait_until(lambda: _largest_temporary(data_dir) > 20 * MiB, timeout=60), server.log()[-3000:]
+        # Kill only once the store has written well into the bodies.
+        before = _stored_bytes(data_dir)
+        assert wait_until(lambda: _stored_bytes(data_dir) > before + 40 * MiB, timeout=60), server.log()[
+            -3000:
+        ]
         server.kill()
         assert server.process is not None and server.process.returncode == -9
         stop.set()
@@ -76,7 +78,7 @@ def test_sigkill_mid_upload_leaves_old_objects_intact(tmp_path: Path) -> None:
             s3.head_object(Bucket="crash", Key="fresh")
         assert caught.value.response["Error"]["Code"] == "404"
         assert [o["Key"] for o in s3.list_objects_v2(Bucket="crash")["Contents"]] == ["existing"]
-        # Start-up collected the half-written temporary blobs.
-        assert _largest_temporary(data_dir) == 0
+        # Start-up collected the half-written bodies: what is left is the old object and the catalog.
+        assert _stored_bytes(data_dir) < before + 2 * MiB
     finally:
         restarted.stop()

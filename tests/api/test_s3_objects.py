@@ -353,4 +353,6 @@ def test_single_put_over_5_gib_is_refused_before_the_body(server: LiveServer, bu
     headers = signed("PUT", url, {"Content-Length": str(size)}, payload="UNSIGNED-PAYLOAD")
     reply = raw_exchange(server, request_head("PUT", url, headers), [b"only the start"], close_early=False)
     assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
-    assert b"<Code>EntityTooLarge</Code>" in reply and f"<ProposedSize>{size}</ProposedSize>".encode() in reply
+    assert (
+        b"<Code>EntityTooLarge</Code>" in reply and f"<ProposedSize>{size}</ProposedSize>".encode() in reply
+    )

@@ -21,7 +21,8 @@ print("training", flush=True)
 time.sleep(seconds)
 open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write("done")
 if code:
-    open(os.path.join(os.environ["SM_OUTPUT_DIR"], "failure"), "w").write("AlgorithmError: the script chose to fail")
+    failure = os.path.join(os.environ["SM_OUTPUT_DIR"], "failure")
+    open(failure, "w").write("AlgorithmError: the script chose to fail")
 sys.exit(code)
 """
 

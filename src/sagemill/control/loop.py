@@ -29,6 +29,7 @@ class Loop:
         self.tasks = tasks
         self.clock = clock
         self._stop = threading.Event()
+        self._woken = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -36,8 +37,15 @@ class Loop:
             self._thread = threading.Thread(target=self._run, name="sagemill-control", daemon=True)
             self._thread.start()
 
+    def wake(self) -> None:
+        """Run every task now: an API call just wrote work the loop should not wait to see."""
+        for task in self.tasks:
+            task.next_at = 0.0
+        self._woken.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._woken.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -58,4 +66,5 @@ class Loop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._stop.wait(self.tick())
+            self._woken.wait(self.tick())
+            self._woken.clear()

@@ -41,7 +41,7 @@ log = logging.getLogger("sagemill.control.training")
 KIND = "training_job"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 STOP_GRACE_SECONDS = 120.0
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.1
 S = SecondaryStatus
 
 

@@ -27,3 +27,16 @@ def test_due_tasks_run_and_failures_do_not_stop_the_loop() -> None:
     now[0] = 110.0
     loop.tick()
     assert ("ok", 110.0) in seen
+
+
+def test_wake_runs_every_task_at_once() -> None:
+    now = [0.0]
+    runs: list[float] = []
+    loop = Loop([PeriodicTask("t", 60, runs.append)], clock=lambda: now[0])
+    loop.tick()
+    now[0] = 1.0
+    loop.tick()
+    assert runs == [0.0]
+    loop.wake()
+    loop.tick()
+    assert runs == [0.0, 1.0]

@@ -11,6 +11,7 @@ LIMITATIONS:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -152,7 +153,11 @@ def _summary(resource: Resource) -> dict[str, Any]:
     return summary
 
 
-def operations(store: Store, clock: Clock) -> dict[str, Handler]:
+def operations(
+    store: Store, clock: Clock, on_change: Callable[[], None] = lambda: None
+) -> dict[str, Handler]:
+    """The handlers; `on_change` tells the control loop that a job needs it now."""
+
     def create_training_job(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         checked = _check(params)
         now = clock()
@@ -177,6 +182,7 @@ def operations(store: Store, clock: Clock) -> dict[str, Handler]:
                 f"Training job names must be unique within an AWS account and region, and a training job "
                 f"with this name already exists ({resources.arn_for(context, KIND, name)})",
             ) from exc
+        on_change()
         return {"TrainingJobArn": resource.arn}
 
     def describe_training_job(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +215,7 @@ def operations(store: Store, clock: Clock) -> dict[str, Handler]:
                 updated_at=now,
             )
             if resources.try_update(store, updated, resource.version):
+                on_change()
                 return {}
         raise ServiceError("ThrottlingException", "The training job is changing; retry the request.")
 

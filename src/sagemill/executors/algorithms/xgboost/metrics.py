@@ -10,13 +10,13 @@ scale for other objectives.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import xgboost as xgb
-from sklearn import metrics as skm  # type: ignore[import-untyped]
 
 from sagemill.executors.algorithms.metric_definitions import XGB_MAXIMIZE_METRICS
 
@@ -34,33 +34,39 @@ def predicted_classes(preds: Array, objective: str) -> Array:
     return (flat > threshold).astype(np.float64)
 
 
-def _classification(score: Callable[..., float], **kwargs: object) -> Score:
+def _sklearn(name: str) -> Callable[..., float]:
+    # Imported on first use: scikit-learn costs most of a second to load, and most jobs never need it.
+    score: Callable[..., float] = getattr(importlib.import_module("sklearn.metrics"), name)
+    return score
+
+
+def _classification(name: str, **kwargs: object) -> Score:
     def compute(labels: Array, preds: Array, objective: str) -> float:
         if preds.size == 0:
             return 0.0
-        return float(score(labels, predicted_classes(preds, objective), **kwargs))
+        return float(_sklearn(name)(labels, predicted_classes(preds, objective), **kwargs))
 
     return compute
 
 
-def _regression(score: Callable[..., float]) -> Score:
-    return lambda labels, preds, objective: float(score(labels, preds.reshape(-1)))
+def _regression(name: str) -> Score:
+    return lambda labels, preds, objective: float(_sklearn(name)(labels, preds.reshape(-1)))
 
 
 CUSTOM_METRICS: dict[str, Score] = {
-    "accuracy": _classification(skm.accuracy_score),
-    "balanced_accuracy": _classification(skm.balanced_accuracy_score),
-    "f1": _classification(skm.f1_score, average="macro"),
-    "f1_binary": _classification(skm.f1_score, average="binary"),
-    "f1_macro": _classification(skm.f1_score, average="macro"),
-    "precision": _classification(skm.precision_score, zero_division=0),
-    "precision_macro": _classification(skm.precision_score, average="macro", zero_division=0),
-    "precision_micro": _classification(skm.precision_score, average="micro", zero_division=0),
-    "recall": _classification(skm.recall_score, zero_division=0),
-    "recall_macro": _classification(skm.recall_score, average="macro", zero_division=0),
-    "recall_micro": _classification(skm.recall_score, average="micro", zero_division=0),
-    "mse": _regression(skm.mean_squared_error),
-    "r2": _regression(skm.r2_score),
+    "accuracy": _classification("accuracy_score"),
+    "balanced_accuracy": _classification("balanced_accuracy_score"),
+    "f1": _classification("f1_score", average="macro"),
+    "f1_binary": _classification("f1_score", average="binary"),
+    "f1_macro": _classification("f1_score", average="macro"),
+    "precision": _classification("precision_score", zero_division=0),
+    "precision_macro": _classification("precision_score", average="macro", zero_division=0),
+    "precision_micro": _classification("precision_score", average="micro", zero_division=0),
+    "recall": _classification("recall_score", zero_division=0),
+    "recall_macro": _classification("recall_score", average="macro", zero_division=0),
+    "recall_micro": _classification("recall_score", average="micro", zero_division=0),
+    "mse": _regression("mean_squared_error"),
+    "r2": _regression("r2_score"),
 }
 
 
