@@ -6,9 +6,7 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from s3_helpers import tool_venv
 
 from sagemill.services.logs.retention import purge_expired
 from sagemill.services.logs.writer import LogWriter
@@ -548,15 +547,11 @@ def test_tags_and_deletion(logs: Any, account: str) -> None:
     assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {}
 
 
-# The AWS CLI (awscli 1.x vendors its own botocore, so it sits beside our pinned one)
-
-AWS_CLI = Path(sys.executable).with_name("aws")
+# The AWS CLI, in the tool venv the S3 CLI tests build (it pins its own botocore).
 
 
-@pytest.mark.skipif(
-    not AWS_CLI.exists() and shutil.which("aws") is None, reason="the AWS CLI is not installed"
-)
 def test_aws_cli_reads_logs(server: LiveServer, logs: Any, account: str, tmp_path: Path) -> None:
+    cli = str(tool_venv("awscli", ["awscli>=1.40,<2"], ["-m", "awscli", "--version"]) / "bin" / "aws")
     t0 = now_ms() - 1000
     make_stream(logs, "/cli", "s", [(t0, "hello from boto3"), (t0 + 1, "second line")])
     env = {
@@ -568,7 +563,6 @@ def test_aws_cli_reads_logs(server: LiveServer, logs: Any, account: str, tmp_pat
         "AWS_CONFIG_FILE": str(tmp_path / "none"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
     }
-    cli = str(AWS_CLI) if AWS_CLI.exists() else "aws"
     command = [
         cli,
         "logs",

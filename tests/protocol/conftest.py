@@ -57,7 +57,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def vector_cases() -> list[VectorCase]:
     found = vectors_or_reason()
     if isinstance(found, str):
-        pytest.skip(f"botocore vectors unavailable: {found}")
+        pytest.fail(f"botocore vectors unavailable: {found}")
     return load_cases(found)
 
 
