@@ -32,6 +32,8 @@ check: test
 
 bench: install-test
 	$(BIN)/python bench/control_plane.py
+	$(BIN)/python bench/objects.py
+	$(BIN)/python bench/training.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
