@@ -151,7 +151,7 @@ def open_log_store(store: Store) -> LogStore:
     """CloudWatch Logs state lives in the same database as everything else."""
     if isinstance(store, SqlStore):
         # One database, one writer queue: SQLite writers of both stores must share the lock.
-        return SqlLogStore(store.engine, write_lock=store._write_lock)
+        return SqlLogStore(store.engine, write_lock=store.write_lock)
     raise TypeError(f"no log store for {type(store).__name__}; pass log_store= to Application")
 
 

@@ -174,7 +174,7 @@ class Gateway:
             if request.stream is not None:
                 request = self._prepare_stream(request, operation)
             params = protocol.parse(request, operation)
-            validate(operation.input_shape, params)
+            validate(operation.input_shape, params, found.service)
             handler = self.dispatcher.lookup(found.service, operation.name)
             if handler is None:
                 raise not_implemented(operation.name)

@@ -43,7 +43,11 @@ def _problem(value: Any, path: str, constraint: str) -> str:
     return f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}"
 
 
-def validate(shape: Shape | None, params: Mapping[str, Any]) -> None:
+# Services that word a model-constraint failure with their own code (same message).
+_CODES = {"logs": "InvalidParameterException", "s3": "InvalidArgument"}
+
+
+def validate(shape: Shape | None, params: Mapping[str, Any], service: str = "") -> None:
     """Raise ValidationError listing every constraint `params` breaks."""
     if shape is None:
         return
@@ -51,6 +55,7 @@ def validate(shape: Shape | None, params: Mapping[str, Any]) -> None:
     _check_structure(shape, params, "", problems)
     if problems:
         error = ValidationError(problems[:_MAX_LISTED])
+        error.code = _CODES.get(service, error.code)
         if len(problems) > _MAX_LISTED:
             error.message = error.message.replace(
                 f"{_MAX_LISTED} validation", f"{len(problems)} validation", 1

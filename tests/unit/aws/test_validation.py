@@ -75,3 +75,11 @@ def test_pattern_violation_names_the_pattern() -> None:
     assert (
         "Member must satisfy regular expression pattern: [a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?" in message
     )
+
+
+def test_services_with_their_own_code_for_a_bad_value() -> None:
+    shape = operation_model("logs", "DescribeLogStreams").input_shape
+    with pytest.raises(ValidationError) as caught:
+        validate(shape, {"logGroupName": "g", "limit": 100}, "logs")
+    assert caught.value.code == "InvalidParameterException"
+    assert caught.value.message.startswith("1 validation error detected: Value '100' at 'limit'")

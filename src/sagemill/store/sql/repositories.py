@@ -102,11 +102,11 @@ class SqlStore:
         self.engine = engine or make_engine(url)
         # SQLite has one writer; queueing writers on a lock here is far cheaper than SQLite's
         # busy handler, which sleeps and retries.
-        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        self.write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
-        with self._write_lock or nullcontext(), self.engine.begin() as conn:
+        with self.write_lock or nullcontext(), self.engine.begin() as conn:
             yield conn
 
     def close(self) -> None:
