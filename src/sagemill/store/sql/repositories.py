@@ -85,6 +85,17 @@ _BY_KEY = select(resources).where(
 )
 
 
+_INSERT = insert(resources)
+_ARN_BY_KEY = select(resources.c.arn).where(
+    resources.c.account_id == bindparam("account_id"),
+    resources.c.region == bindparam("region"),
+    resources.c.kind == bindparam("kind"),
+    resources.c.name == bindparam("name"),
+)
+_DELETE_BY_ARN = delete(resources).where(resources.c.arn == bindparam("arn"))
+_DELETE_TAGS = delete(tags).where(tags.c.arn == bindparam("arn"))
+
+
 def _key_filter(key: ResourceKey) -> ColumnElement[bool]:
     return and_(
         resources.c.account_id == key.account_id,
@@ -119,24 +130,25 @@ class SqlStore:
         try:
             with self._begin() as conn:
                 conn.execute(
-                    insert(resources).values(
-                        account_id=key.account_id,
-                        region=key.region,
-                        kind=key.kind,
-                        name=key.name,
-                        arn=resource.arn,
-                        desired=json.dumps(resource.desired, separators=(",", ":")),
-                        observed=json.dumps(resource.observed, separators=(",", ":")),
-                        status=resource.status,
-                        status_reason=resource.status_reason,
-                        version=resource.version,
-                        next_action_at=resource.next_action_at,
-                        created_at=resource.created_at,
-                        updated_at=resource.updated_at,
-                    )
+                    _INSERT,
+                    {
+                        "account_id": key.account_id,
+                        "region": key.region,
+                        "kind": key.kind,
+                        "name": key.name,
+                        "arn": resource.arn,
+                        "desired": json.dumps(resource.desired, separators=(",", ":")),
+                        "observed": json.dumps(resource.observed, separators=(",", ":")),
+                        "status": resource.status,
+                        "status_reason": resource.status_reason,
+                        "version": resource.version,
+                        "next_action_at": resource.next_action_at,
+                        "created_at": resource.created_at,
+                        "updated_at": resource.updated_at,
+                    },
                 )
                 # A resource that was deleted may leave no tags behind, but be safe on reuse.
-                conn.execute(delete(tags).where(tags.c.arn == resource.arn))
+                conn.execute(_DELETE_TAGS, {"arn": resource.arn})
                 _upsert_tags(conn, resource.arn, tag_list)
         except IntegrityError as exc:
             raise AlreadyExists(resource.arn) from exc
@@ -180,11 +192,14 @@ class SqlStore:
 
     def delete_resource(self, key: ResourceKey) -> bool:
         with self._begin() as conn:
-            arn = conn.execute(select(resources.c.arn).where(_key_filter(key))).scalar()
+            arn = conn.execute(
+                _ARN_BY_KEY,
+                {"account_id": key.account_id, "region": key.region, "kind": key.kind, "name": key.name},
+            ).scalar()
             if arn is None:
                 return False
-            conn.execute(delete(resources).where(_key_filter(key)))
-            conn.execute(delete(tags).where(tags.c.arn == arn))
+            conn.execute(_DELETE_BY_ARN, {"arn": arn})
+            conn.execute(_DELETE_TAGS, {"arn": arn})
         return True
 
     def list_resources(self, query: ResourceQuery) -> tuple[list[Resource], bool]:
