@@ -250,7 +250,10 @@ def test_api_errors_are_sagemakers(tenant: Tenant) -> None:
     }
     with pytest.raises(ClientError) as caught:
         tenant.job(
-            "img", "123.dkr.ecr.us-east-1.amazonaws.com/my-own-image:1", {}, {"train": f"s3://{tenant.bucket}/x"}
+            "img",
+            "123.dkr.ecr.us-east-1.amazonaws.com/my-own-image:1",
+            {},
+            {"train": f"s3://{tenant.bucket}/x"},
         )
     assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert "sagemaker-xgboost" in caught.value.response["Error"]["Message"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import subprocess
 import tarfile
 import textwrap
@@ -75,12 +76,22 @@ XGBOOST = textwrap.dedent(
         wait=True,
     )
     job = estimator.latest_training_job.describe()
+    # A later notebook re-binds to the job from its description alone (DescribeTrainingJob, ListTags).
+    attached = Estimator.attach(job["TrainingJobName"], sagemaker_session=session)
     result(
         job=estimator.latest_training_job.name,
         model_data=estimator.model_data,
         status=job["TrainingJobStatus"],
         metrics={m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])},
         image=job["AlgorithmSpecification"]["TrainingImage"],
+        attached=dict(
+            model_data=attached.model_data,
+            image=attached.training_image_uri(),
+            hyperparameters=attached.hyperparameters(),
+            output_path=attached.output_path,
+            output_kms_key=attached.output_kms_key,
+            instance_type=attached.instance_type,
+        ),
     )
     """
 )
@@ -102,24 +113,16 @@ SKLEARN = textwrap.dedent(
         hyperparameters={"alpha": 0.5},
         metric_definitions=[{"Name": "score", "Regex": "score: ([0-9.]+)"}],
     )
-    channel = csv("train.csv", 40, 3)
-    try:
-        estimator.fit({"train": channel}, logs="All", wait=True)
-    except sagemaker.exceptions.UnexpectedStatusException as exc:
-        job = estimator.latest_training_job.describe()
-        result(job=job["TrainingJobName"], raised=type(exc).__name__, message=str(exc),
-               status=job["TrainingJobStatus"], failure_reason=job.get("FailureReason"))
-    else:
-        job = estimator.latest_training_job.describe()
-        result(
-            job=job["TrainingJobName"],
-            raised=None,
-            model_data=estimator.model_data,
-            status=job["TrainingJobStatus"],
-            metrics={m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])},
-            hyperparameters=job["HyperParameters"],
-            image=job["AlgorithmSpecification"]["TrainingImage"],
-        )
+    estimator.fit({"train": csv("train.csv", 40, 3)}, logs="All", wait=True)
+    job = estimator.latest_training_job.describe()
+    result(
+        job=job["TrainingJobName"],
+        model_data=estimator.model_data,
+        status=job["TrainingJobStatus"],
+        metrics={m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])},
+        hyperparameters=job["HyperParameters"],
+        image=job["AlgorithmSpecification"]["TrainingImage"],
+    )
     """
 )
 
@@ -139,11 +142,47 @@ TRAIN_PY = textwrap.dedent(
     """
 )
 
+# Runs ~8 s, past the SDK's first DescribeTrainingJob (5 s after create), so the logs are tailed while
+# the job runs; bursts of three lines usually share a timestamp, exercising the SDK's (timestamp, skip).
 FAILING_TRAIN_PY = textwrap.dedent(
     """
-    import os
-    print("about to fail")
+    import time
+    for i in range(8):
+        for j in range(3):
+            print(f"tick {i}.{j}", flush=True)
+        time.sleep(1)
+    print("about to fail", flush=True)
     raise ValueError("sagemill-sdk-bad-input: alpha must be positive")
+    """
+)
+
+# What users do to follow a job started with wait=False: Session.logs_for_job (poll=1 s between log reads).
+TAIL_FAILING = textwrap.dedent(
+    """
+    from sagemaker.exceptions import UnexpectedStatusException
+    from sagemaker.sklearn import SKLearn
+
+    estimator = SKLearn(
+        entry_point="train.py",
+        source_dir=str(work / "code"),
+        framework_version="1.2-1",
+        py_version="py3",
+        role=role,
+        instance_count=1,
+        instance_type="ml.m5.large",
+        output_path=f"s3://{bucket}/output",
+        sagemaker_session=session,
+    )
+    estimator.fit({"train": csv("train.csv", 10, 4)}, wait=False)
+    name = estimator.latest_training_job.name
+    try:
+        session.logs_for_job(name, wait=True, poll=1)
+    except UnexpectedStatusException as exc:
+        job = session.describe_training_job(name)
+        result(job=name, raised=type(exc).__name__, message=str(exc), actual_status=exc.actual_status,
+               status=job["TrainingJobStatus"], failure_reason=job.get("FailureReason"))
+    else:
+        result(job=name, raised=None)
     """
 )
 
@@ -164,16 +203,19 @@ class Sdk:
         self.account = str(random.randint(10**11, 10**12 - 1))
         self.bucket = unique("sdk-train")
         config = work / "sagemaker-config.yaml"
-        config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
+        config.write_text(
+            "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n"
+        )
         self.env = tool_env(server, account=self.account)
         self.env |= {
             "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
             "SAGEMAKER_USER_CONFIG_OVERRIDE": str(config),
-            "SAGEMAKER_ADMIN_CONFIG_OVERRIDE": str(work / "no-admin-config.yaml"),
             # Anything aimed past the live server (real STS, the telemetry GET) fails at once.
-            "HTTPS_PROXY": "http://127.0.0.1:9",
-            "HTTP_PROXY": "http://127.0.0.1:9",
-            "NO_PROXY": "127.0.0.1,localhost",
+            **{
+                name: "http://127.0.0.1:9"
+                for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+            },
+            **{name: "127.0.0.1,localhost" for name in ("NO_PROXY", "no_proxy")},
         }
 
     def run(self, body: str) -> tuple[dict[str, Any], str]:
@@ -221,14 +263,24 @@ def test_builtin_xgboost_fit_streams_logs_and_reports_metrics(sdk: Sdk) -> None:
     job = out["job"]
     assert out["status"] == "Completed"
     assert out["image"] == "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-    # logs="All": DescribeLogStreams + GetLogEvents printed the container's evaluation lines.
-    assert "#011train-rmse:" in stdout and "#011validation-rmse:" in stdout, stdout
+    # logs="All": DescribeLogStreams + GetLogEvents printed the container's evaluation lines, each once
+    # (the tab is "#011" in the log events, as rsyslog writes it on SageMaker; the SDK prints it as is).
+    rounds = re.findall(r"^\[(\d+)\]#011train-rmse:[\d.]+#011validation-rmse:[\d.]+$", stdout, re.M)
+    assert rounds == [str(n) for n in range(10)], stdout
     assert "Completed - Training job completed" in stdout
     assert "Training seconds:" in stdout and "Billable seconds:" in stdout
     assert out["model_data"] == f"s3://{sdk.bucket}/output/{job}/output/model.tar.gz"
     assert "xgboost-model" in members(sdk.s3_object(out["model_data"])["Body"].read())
     assert {"train:rmse", "validation:rmse"} <= set(out["metrics"])
     assert 0 < out["metrics"]["validation:rmse"] < 1.0
+    assert out["attached"] == {
+        "model_data": out["model_data"],
+        "image": out["image"],
+        "hyperparameters": {"num_round": "10", "objective": "reg:squarederror", "max_depth": "3"},
+        "output_path": f"s3://{sdk.bucket}/output",
+        "output_kms_key": "",
+        "instance_type": "ml.m5.large",
+    }
 
 
 def test_sklearn_script_mode_uploads_source_and_runs_the_entry_point(sdk: Sdk) -> None:
@@ -238,7 +290,7 @@ def test_sklearn_script_mode_uploads_source_and_runs_the_entry_point(sdk: Sdk) -
     (code / "requirements.txt").write_text("")
     out, stdout = sdk.run(SKLEARN)
     job = out["job"]
-    assert out["raised"] is None and out["status"] == "Completed"
+    assert out["status"] == "Completed"
     assert out["image"] == "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
     hyperparameters = out["hyperparameters"]
     source = f"s3://{sdk.bucket}/{job}/source/sourcedir.tar.gz"
@@ -255,15 +307,20 @@ def test_sklearn_script_mode_uploads_source_and_runs_the_entry_point(sdk: Sdk) -
     assert json.loads(model["model.json"]) == {"alpha": 0.5, "rows": 40}
 
 
-def test_failing_script_raises_unexpected_status_with_the_failure_reason(sdk: Sdk) -> None:
+def test_failing_script_tailed_with_logs_for_job_raises_the_failure_reason(sdk: Sdk) -> None:
     code = sdk.work / "code"
     code.mkdir()
     (code / "train.py").write_text(FAILING_TRAIN_PY)
-    out, stdout = sdk.run(SKLEARN)
+    out, stdout = sdk.run(TAIL_FAILING)
     assert out["raised"] == "UnexpectedStatusException"
-    assert out["status"] == "Failed"
+    assert out["status"] == out["actual_status"] == "Failed"
     reason = out["failure_reason"]
     assert reason.startswith("AlgorithmError: ExecuteUserScriptError:")
-    assert "sagemill-sdk-bad-input: alpha must be positive" in reason
+    assert "ValueError: sagemill-sdk-bad-input: alpha must be positive" in reason
     assert f"Error for Training job {out['job']}: Failed. Reason: {reason}" in out["message"]
-    assert "about to fail" in stdout  # the logs were streamed before the SDK raised
+    # Every line exactly once and in order, though read over several GetLogEvents rounds.
+    ticks = [line for line in stdout.splitlines() if line.startswith("tick ")]
+    assert ticks == [f"tick {i}.{j}" for i in range(8) for j in range(3)], stdout
+    assert stdout.count("about to fail") == 1
+    # The job was still running when tailing began: its end is reported after its logs.
+    assert stdout.index("tick 7.2") < stdout.index("Failed - Training job failed"), stdout

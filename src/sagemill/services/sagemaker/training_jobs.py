@@ -7,6 +7,8 @@ LIMITATIONS:
 - VpcConfig, network isolation, inter-container encryption, managed spot, debugger and profiler
   settings are recorded and echoed, not enforced.
 - RetryStrategy is recorded; failed jobs are not retried.
+- OutputDataConfig.KmsKeyId and CompressionType are recorded and echoed; the model is always
+  uploaded as model.tar.gz, with no server-side encryption setting.
 """
 
 from __future__ import annotations
@@ -100,11 +102,32 @@ def _algorithm_with_definitions(algorithm: dict[str, Any]) -> dict[str, Any]:
     return {**algorithm, "MetricDefinitions": built_in[:40]} if built_in else algorithm
 
 
+def _with_service_defaults(desired: dict[str, Any]) -> dict[str, Any]:
+    """The request as SageMaker echoes it: the optional fields it always answers, with their defaults.
+
+    Clients read some of them unconditionally: the SageMaker Python SDK's `Estimator.attach` takes
+    `OutputDataConfig["KmsKeyId"]` (the service answers "" when the request had none).
+    """
+    shown = {
+        "EnableNetworkIsolation": False,
+        "EnableInterContainerTrafficEncryption": False,
+        "EnableManagedSpotTraining": False,
+        **desired,
+    }
+    shown["OutputDataConfig"] = {"KmsKeyId": "", "CompressionType": "GZIP", **desired["OutputDataConfig"]}
+    if desired.get("InputDataConfig"):
+        shown["InputDataConfig"] = [
+            {"CompressionType": "None", "RecordWrapperType": "None", **channel}
+            for channel in desired["InputDataConfig"]
+        ]
+    return shown
+
+
 def describe(resource: Resource, now: float) -> dict[str, Any]:
     progress = TrainingProgress.from_json(resource.observed)
     desired = resource.desired
     out: dict[str, Any] = {
-        **desired,
+        **_with_service_defaults(desired),
         "AlgorithmSpecification": _algorithm_with_definitions(desired["AlgorithmSpecification"]),
         "TrainingJobArn": resource.arn,
         "TrainingJobStatus": progress.status.value,
