@@ -13,11 +13,14 @@ from sagemill.aws.auth import Authenticator
 from sagemill.aws.dispatch import Dispatcher
 from sagemill.aws.gateway import Gateway, Receive, Scope, Send
 from sagemill.config import Settings
+from sagemill.control.endpoints import POLL_SECONDS as ENDPOINT_POLL_SECONDS
+from sagemill.control.endpoints import EndpointReconciler
 from sagemill.control.loop import Loop, PeriodicTask
 from sagemill.control.training import POLL_SECONDS as TRAINING_POLL_SECONDS
 from sagemill.control.training import TrainingJobReconciler
 from sagemill.executors.capacity import CapacityPlanner, Machine
 from sagemill.executors.local.executor import LocalExecutor
+from sagemill.metrics.invocations import InMemoryRecorder
 from sagemill.objectstore.base import ObjectStore
 from sagemill.objectstore.filesystem import FilesystemObjectStore
 from sagemill.security.authenticators import DevAuthenticator
@@ -26,9 +29,11 @@ from sagemill.services.logs import provider as logs_provider
 from sagemill.services.logs.retention import purge_expired
 from sagemill.services.logs.writer import LogWriter
 from sagemill.services.s3 import provider as s3_provider
+from sagemill.services.sagemaker import endpoints, training_jobs
 from sagemill.services.sagemaker import provider as sagemaker_provider
-from sagemill.services.sagemaker import training_jobs
 from sagemill.services.sts import provider as sts_provider
+from sagemill.serving.invoke import InvokeEndpoint
+from sagemill.serving.router import RoutingTable
 from sagemill.store.base import Store
 from sagemill.store.logs import LogStore
 from sagemill.store.sql.logs import SqlLogStore
@@ -50,23 +55,34 @@ class Application:
         self.dispatcher = Dispatcher()
         self.dispatcher.register("sagemaker", sagemaker_provider.operations(store, clock))
         self.dispatcher.register("sagemaker", training_jobs.operations(store, clock, self._wake_background))
+        self.dispatcher.register("sagemaker", endpoints.operations(store, clock, self._wake_background))
         self.dispatcher.register("sts", sts_provider.operations())
         self.dispatcher.register("logs", logs_provider.operations(self.log_store, clock))
         self.object_store = open_object_store(settings)
         self.dispatcher.register("s3", s3_provider.operations(store, self.object_store, clock))
+        authenticator = make_authenticator(settings, store, clock)
+        # The data plane: the reconciler publishes routes, InvokeEndpoint reads them (no DB per request).
+        self.routes = RoutingTable()
+        self.invocation_metrics = InMemoryRecorder()
+        self.invoke = InvokeEndpoint(self.routes, authenticator, self.invocation_metrics)
         self.gateway = Gateway(
             self.dispatcher,
-            make_authenticator(settings, store, clock),
+            authenticator,
             max_body_bytes=settings.max_body_bytes,
             extensions=self._extensions,
             on_startup=self._start_background,
             on_shutdown=self._stop_background,
             s3_virtual_host_suffixes=settings.s3_virtual_host_suffixes,
+            fast_path=self.invoke,
+        )
+        executor = LocalExecutor()
+        self.endpoints = EndpointReconciler(
+            store, self.object_store, executor, self.log_writer, self.routes, settings.data_dir / "endpoints"
         )
         self.training = TrainingJobReconciler(
             store,
             self.object_store,
-            LocalExecutor(),
+            executor,
             self.log_writer,
             CapacityPlanner(Machine.detect()),
             settings.data_dir / "jobs" / "training",
@@ -76,6 +92,7 @@ class Application:
         self.background = Loop(
             [
                 PeriodicTask("training jobs", TRAINING_POLL_SECONDS, self.training.tick),
+                PeriodicTask("endpoints", ENDPOINT_POLL_SECONDS, self.endpoints.tick),
                 PeriodicTask("log retention", 3600.0, self.purge_expired_logs),
             ]
         )

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import replace
 from email.utils import formatdate
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
@@ -35,6 +35,15 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class FastPath(Protocol):
+    """A request handled outside the generic chain (InvokeEndpoint's data plane)."""
+
+    def matches(self, scope: Scope, path: str) -> bool: ...
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -61,7 +70,9 @@ class Gateway:
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
         s3_virtual_host_suffixes: tuple[str, ...] = (),
+        fast_path: FastPath | None = None,
     ) -> None:
+        self.fast_path = fast_path
         self.dispatcher = dispatcher
         self.s3_virtual_host_suffixes = s3_virtual_host_suffixes
         self.authenticator = authenticator
@@ -77,6 +88,9 @@ class Gateway:
         if scope["type"] != "http":
             return
         path: str = scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"]
+        if self.fast_path is not None and self.fast_path.matches(scope, path):
+            await self.fast_path(scope, receive, send)
+            return
         if path.startswith("/_sagemill/") and self.extensions is not None:
             await self.extensions(scope, receive, _with_request_id(send))
             return

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from sagemill import __version__
-from sagemill.cli import admin, jobs
+from sagemill.cli import admin, endpoints, jobs
 from sagemill.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, Settings, env_default
 
 
@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs_parser = commands.add_parser("jobs", help="list training jobs, or follow one live")
     jobs.add_commands(jobs_parser)
 
+    endpoints_parser = commands.add_parser("endpoints", help="list endpoints and their variants")
+    endpoints.add_commands(endpoints_parser)
+
     admin_parser = commands.add_parser("admin", help="accounts and access keys")
     _common(admin_parser)
     admin.add_commands(admin_parser)
@@ -85,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "jobs":
         return jobs.run(args)
+    if args.command == "endpoints":
+        return endpoints.run(args)
     settings = Settings(
         host=getattr(args, "host", DEFAULT_HOST),
         port=getattr(args, "port", DEFAULT_PORT),
@@ -176,6 +181,9 @@ def serve(settings: Settings, *, migrate_first: bool = False, log_level: str = "
             server_header=False,
             date_header=False,
             timeout_graceful_shutdown=10,
+            # h11 hands every well-formed request to the gateway, which answers it AWS-style;
+            # httptools would refuse unusual method tokens itself with a bare 400.
+            http="h11",
         )
         server = uvicorn.Server(config)
         url = f"http://{settings.host}:{settings.port}"

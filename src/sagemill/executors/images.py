@@ -11,6 +11,7 @@ An image URI is only a label here. Its ECR repository name (the last path segmen
 | `linear-learner` | linear-learner |
 | `sagemaker-scikit-learn` | script mode (scikit-learn) |
 | `pytorch-training` | script mode (PyTorch; fails clearly unless torch imports in the job) |
+| `pytorch-inference` | the PyTorch inference image (endpoints; script mode) |
 
 A runner is started as `runner_argv(runtime, hyperparameters)` in the job directory with the SM_* env
 (see `sagemill.executors.algorithms.job`).
@@ -61,6 +62,7 @@ _REPOSITORIES: dict[str, Algorithm] = {
     "linear-learner": Algorithm.LINEAR_LEARNER,
     "sagemaker-scikit-learn": Algorithm.SKLEARN,
     "pytorch-training": Algorithm.PYTORCH,
+    "pytorch-inference": Algorithm.PYTORCH,
 }
 SUPPORTED_REPOSITORIES = tuple(_REPOSITORIES)
 

@@ -118,7 +118,7 @@ def test_real_uri_forms_resolve_by_repository(
 @pytest.mark.parametrize(
     "uri",
     [
-        "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1.0-cpu-py310",
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.13-cpu",
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-custom-image:latest",
         "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.13-cpu",
         "",

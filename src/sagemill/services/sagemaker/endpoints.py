@@ -1,0 +1,225 @@
+"""CreateEndpoint, DescribeEndpoint, ListEndpoints, DeleteEndpoint, UpdateEndpoint(WeightsAndCapacities).
+
+The API writes the desired endpoint and returns; control/endpoints.py brings its fleet up.
+
+LIMITATIONS:
+- UpdateEndpoint with a DeploymentConfig (blue/green traffic shifting, rolling, alarms) is refused;
+  without one the new fleet comes up and becomes healthy before traffic moves to it all at once.
+- RetainAllVariantProperties / ExcludeRetainedVariantProperties are accepted and ignored.
+- Serverless variants, shadow variants, data capture and async inference are not served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from sagemill.aws.context import RequestContext
+from sagemill.aws.dispatch import Handler
+from sagemill.aws.errors import ServiceError
+from sagemill.domain.endpoints import EndpointState, EndpointStatus, Variant, move, update_refusal
+from sagemill.domain.resources import Resource
+from sagemill.services.clock import Clock, to_datetime
+from sagemill.services.sagemaker import resources
+from sagemill.services.sagemaker.errors import could_not_find, validation
+from sagemill.services.sagemaker.listing import list_page
+from sagemill.store.base import Store
+
+KIND = "endpoint"
+CONFIG_KIND = "endpoint_config"
+E = EndpointStatus
+
+
+def resolved_image(image: str) -> str:
+    """A stable digest form of the image, as DeployedImages reports what a tag resolved to."""
+    repository = image.split("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image.split(":", 1)[0]
+    return f"{repository}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+def _variant(variant: Variant) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "VariantName": variant.name,
+        "DeployedImages": [
+            {
+                "SpecifiedImage": variant.image,
+                "ResolvedImage": resolved_image(variant.image),
+                "ResolutionTime": to_datetime(variant.deployed_at),
+            }
+        ],
+        "CurrentWeight": variant.current_weight,
+        "DesiredWeight": variant.desired_weight,
+        "CurrentInstanceCount": len(variant.ready),
+        "DesiredInstanceCount": variant.desired_count,
+    }
+    if variant.statuses:
+        out["VariantStatus"] = [
+            {"Status": s.status, "StatusMessage": s.message, "StartTime": to_datetime(s.start_time)}
+            for s in variant.statuses
+        ]
+    return out
+
+
+def describe(resource: Resource) -> dict[str, Any]:
+    state = EndpointState.from_json(resource.observed)
+    out: dict[str, Any] = {
+        "EndpointName": resource.key.name,
+        "EndpointArn": resource.arn,
+        "EndpointConfigName": state.config_name or resource.desired["EndpointConfigName"],
+        "EndpointStatus": state.status.value,
+        "CreationTime": to_datetime(resource.created_at),
+        "LastModifiedTime": to_datetime(resource.updated_at),
+    }
+    if state.fleet:
+        out["ProductionVariants"] = [_variant(v) for v in state.fleet]
+    if state.failure_reason:
+        out["FailureReason"] = state.failure_reason
+    if state.pending_config:
+        out["PendingDeploymentSummary"] = {
+            "EndpointConfigName": state.pending_config,
+            "StartTime": to_datetime(state.pending_since or resource.updated_at),
+            "ProductionVariants": [{**_variant(v), "InstanceType": v.instance_type} for v in state.pending],
+        }
+    return out
+
+
+def _summary(resource: Resource) -> dict[str, Any]:
+    state = EndpointState.from_json(resource.observed)
+    return {
+        "EndpointName": resource.key.name,
+        "EndpointArn": resource.arn,
+        "CreationTime": to_datetime(resource.created_at),
+        "LastModifiedTime": to_datetime(resource.updated_at),
+        "EndpointStatus": state.status.value,
+    }
+
+
+def operations(
+    store: Store, clock: Clock, on_change: Callable[[], None] = lambda: None
+) -> dict[str, Handler]:
+    """The handlers; `on_change` tells the control loop that an endpoint needs it now."""
+
+    def require_config(context: RequestContext, name: str) -> Resource:
+        config = resources.find(store, context, CONFIG_KIND, name)
+        if config is None:
+            raise could_not_find(CONFIG_KIND, resources.arn_for(context, CONFIG_KIND, name))
+        return config
+
+    def change(
+        context: RequestContext,
+        name: str,
+        edit: Callable[[Resource, EndpointState], tuple[dict[str, Any], EndpointState]],
+    ) -> Resource:
+        """Apply `edit` (desired, state) to the endpoint under optimistic locking."""
+        for _ in range(5):
+            resource = resources.require(store, context, KIND, name)
+            desired, state = edit(resource, EndpointState.from_json(resource.observed))
+            now = clock()
+            updated = replace(
+                resource,
+                desired=desired,
+                observed=state.to_json(),
+                status=state.status.value,
+                next_action_at=now,
+                updated_at=round(now, 3),
+            )
+            if resources.try_update(store, updated, resource.version):
+                on_change()
+                return updated
+        raise ServiceError("ThrottlingException", "The endpoint is changing; retry the request.")
+
+    def create_endpoint(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        require_config(context, params["EndpointConfigName"])
+        state = EndpointState(config_name=params["EndpointConfigName"])
+        resource = resources.create(
+            store,
+            clock,
+            context,
+            KIND,
+            params["EndpointName"],
+            params,
+            status=state.status.value,
+            next_action_at=clock(),
+            observed=state.to_json(),
+        )
+        on_change()
+        return {"EndpointArn": resource.arn}
+
+    def describe_endpoint(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return describe(resources.require(store, context, KIND, params["EndpointName"]))
+
+    def list_endpoints(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        return list_page(store, context, KIND, params, _summary, "Endpoints")
+
+    def delete_endpoint(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        def deleting(resource: Resource, state: EndpointState) -> tuple[dict[str, Any], EndpointState]:
+            return resource.desired, move(state, E.DELETING)
+
+        change(context, params["EndpointName"], deleting)
+        return {}
+
+    def update_endpoint(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("DeploymentConfig"):
+            raise validation(
+                "DeploymentConfig is not supported yet by this Sagemill server: UpdateEndpoint without "
+                "DeploymentConfig replaces the fleet (the new one is healthy before traffic moves)."
+            )
+        config_name = params["EndpointConfigName"]
+
+        def updating(resource: Resource, state: EndpointState) -> tuple[dict[str, Any], EndpointState]:
+            refusal = update_refusal(state.status, resource.arn)
+            if refusal:
+                raise validation(refusal)
+            require_config(context, config_name)
+            desired = {**resource.desired, "EndpointConfigName": config_name}
+            updated = replace(
+                move(state, E.UPDATING), pending_config=config_name, pending=(), failure_reason=""
+            )
+            return desired, replace(updated, pending_since=clock())
+
+        resource = change(context, params["EndpointName"], updating)
+        return {"EndpointArn": resource.arn}
+
+    def update_weights_and_capacities(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        wanted = {item["VariantName"]: item for item in params["DesiredWeightsAndCapacities"]}
+
+        def updating(resource: Resource, state: EndpointState) -> tuple[dict[str, Any], EndpointState]:
+            refusal = update_refusal(state.status, resource.arn)
+            if refusal:
+                raise validation(refusal)
+            known = {v.name for v in state.fleet}
+            unknown = sorted(set(wanted) - known)
+            if unknown:
+                raise validation(
+                    f"The variant name(s) [{', '.join(unknown)}] are not present in endpoint "
+                    f'"{resource.arn}".'
+                )
+            fleet = []
+            for variant in state.fleet:
+                item = wanted.get(variant.name)
+                if item is not None:
+                    variant = replace(
+                        variant,
+                        desired_weight=float(item.get("DesiredWeight", variant.desired_weight)),
+                        desired_count=int(item.get("DesiredInstanceCount", variant.desired_count)),
+                    )
+                fleet.append(variant)
+            return resource.desired, replace(move(state, E.UPDATING), fleet=tuple(fleet), failure_reason="")
+
+        for item in wanted.values():
+            if "DesiredWeight" not in item and "DesiredInstanceCount" not in item:
+                raise validation(
+                    f"Variant {item['VariantName']}: DesiredWeight or DesiredInstanceCount must be specified."
+                )
+        resource = change(context, params["EndpointName"], updating)
+        return {"EndpointArn": resource.arn}
+
+    return {
+        "CreateEndpoint": create_endpoint,
+        "DescribeEndpoint": describe_endpoint,
+        "ListEndpoints": list_endpoints,
+        "DeleteEndpoint": delete_endpoint,
+        "UpdateEndpoint": update_endpoint,
+        "UpdateEndpointWeightsAndCapacities": update_weights_and_capacities,
+    }

@@ -1,0 +1,106 @@
+"""The in-memory routing table: endpoint → variants with weights → ready instances, and the picking rules.
+
+The reconciler (a background thread) publishes whole immutable `EndpointRoute`s; the event loop only
+reads them, so a lookup is one dict access with no lock and no database.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sagemill.domain.endpoints import choose_weighted
+from sagemill.metrics.invocations import EndpointRef
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One ready model-server instance."""
+
+    instance_id: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRoute:
+    name: str
+    weight: float
+    backends: tuple[Backend, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRoute:
+    endpoint: EndpointRef
+    config_name: str
+    variants: tuple[VariantRoute, ...]
+
+    def variant(self, name: str) -> VariantRoute | None:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        return None
+
+
+class NoBackend(Exception):
+    """The chosen variant has no ready instance (all weights zero, or every instance is being replaced)."""
+
+
+def _key(account_id: str, region: str, name: str) -> tuple[str, str, str]:
+    return (account_id, region, name.lower())  # endpoint names are case-insensitive
+
+
+class RoutingTable:
+    """Published routes plus the in-flight count of each backend (least-in-flight picking, draining)."""
+
+    def __init__(self, rand: Callable[[], float] = random.random) -> None:
+        self._routes: dict[tuple[str, str, str], EndpointRoute] = {}
+        self._in_flight: dict[Backend, int] = {}
+        self._rand = rand
+
+    def publish(self, route: EndpointRoute) -> None:
+        ref = route.endpoint
+        self._routes[_key(ref.account_id, ref.region, ref.name)] = route
+
+    def remove(self, account_id: str, region: str, name: str) -> None:
+        self._routes.pop(_key(account_id, region, name), None)
+
+    def get(self, account_id: str, region: str, name: str) -> EndpointRoute | None:
+        return self._routes.get(_key(account_id, region, name))
+
+    def routes(self) -> list[EndpointRoute]:
+        return list(self._routes.values())
+
+    def pick_variant(self, route: EndpointRoute) -> VariantRoute:
+        index = choose_weighted([v.weight if v.backends else 0.0 for v in route.variants], self._rand())
+        if index < 0:
+            raise NoBackend(
+                f"Endpoint {route.endpoint.name} has no variant with traffic and a ready instance."
+            )
+        return route.variants[index]
+
+    def pick_backend(self, variant: VariantRoute, avoid: Backend | None = None) -> Backend:
+        """The ready instance with the fewest requests in flight; ties go to a random one."""
+        candidates = [b for b in variant.backends if b != avoid] or list(variant.backends)
+        if not candidates:
+            raise NoBackend(f"Variant {variant.name} has no ready instance.")
+        if len(candidates) == 1:
+            return candidates[0]
+        counts = self._in_flight
+        least = min(counts.get(b, 0) for b in candidates)
+        best = [b for b in candidates if counts.get(b, 0) == least]
+        return best[int(self._rand() * len(best)) % len(best)]
+
+    def acquire(self, backend: Backend) -> None:
+        self._in_flight[backend] = self._in_flight.get(backend, 0) + 1
+
+    def release(self, backend: Backend) -> None:
+        left = self._in_flight.get(backend, 1) - 1
+        if left <= 0:
+            self._in_flight.pop(backend, None)
+        else:
+            self._in_flight[backend] = left
+
+    def in_flight(self, backend: Backend) -> int:
+        return self._in_flight.get(backend, 0)
