@@ -17,8 +17,12 @@ TRAIN_PY = """
 import os, sys, time
 seconds = float(sys.argv[sys.argv.index("--seconds") + 1])
 code = int(sys.argv[sys.argv.index("--exit-code") + 1])
+release = sys.argv[sys.argv.index("--release-file") + 1]
 print("training", flush=True)
 time.sleep(seconds)
+deadline = time.time() + 120
+while release != "none" and not os.path.exists(release) and time.time() < deadline:
+    time.sleep(0.1)
 open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write("done")
 if code:
     failure = os.path.join(os.environ["SM_OUTPUT_DIR"], "failure")
@@ -37,7 +41,9 @@ def _sourcedir() -> bytes:
     return buffer.getvalue()
 
 
-def _create(sm: Any, name: str, code: str, bucket: str, seconds: float, exit_code: int) -> None:
+def _create(
+    sm: Any, name: str, code: str, bucket: str, seconds: float, exit_code: int, release: str = "none"
+) -> None:
     sm.create_training_job(
         TrainingJobName=name,
         AlgorithmSpecification={"TrainingImage": SKLEARN, "TrainingInputMode": "File"},
@@ -47,6 +53,7 @@ def _create(sm: Any, name: str, code: str, bucket: str, seconds: float, exit_cod
             "sagemaker_submit_directory": f'"{code}"',
             "seconds": str(seconds),
             "exit-code": str(exit_code),
+            "release-file": release,
         },
         InputDataConfig=[
             {
@@ -82,7 +89,9 @@ def test_jobs_end_with_their_true_status_after_a_server_crash(tmp_path: Path) ->
     # One finishes while the server is down, one fails while it is down, one is still running at restart.
     _create(sm, "finishes-while-down", code, bucket, 1.5, 0)
     _create(sm, "fails-while-down", code, bucket, 1.5, 3)
-    _create(sm, "outlives-the-restart", code, bucket, 6, 0)
+    # This one runs until the test releases it, so it is certainly still running at the restart.
+    release = tmp_path / "release"
+    _create(sm, "outlives-the-restart", code, bucket, 0, 0, str(release))
     for name in ("finishes-while-down", "fails-while-down", "outlives-the-restart"):
         _wait(sm, name, ("Training",))
     server.kill()
@@ -102,6 +111,7 @@ def test_jobs_end_with_their_true_status_after_a_server_crash(tmp_path: Path) ->
         assert failed["FailureReason"] == "AlgorithmError: the script chose to fail"
         running = sm.describe_training_job(TrainingJobName="outlives-the-restart")
         assert running["TrainingJobStatus"] == "InProgress"
+        release.touch()
         finished = _wait(sm, "outlives-the-restart", ("Completed", "Failed", "Stopped"))
         assert finished["TrainingJobStatus"] == "Completed", finished.get("FailureReason")
         s3 = restarted.client("s3", account=ACCOUNT)
