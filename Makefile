@@ -34,6 +34,7 @@ bench: install-test
 	$(BIN)/python bench/control_plane.py
 	$(BIN)/python bench/objects.py
 	$(BIN)/python bench/training.py
+	$(BIN)/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -108,8 +108,11 @@ class Application:
 
     async def _extensions(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Sagemill's own small HTTP API under /_sagemill/."""
+        body: dict[str, Any]
         if scope["path"] == "/_sagemill/health":
             status, body = 200, {"status": "ok", "version": __version__}
+        elif scope["path"] == "/_sagemill/invocations" and self.settings.auth == "dev":
+            status, body = 200, {"invocations": self.invocation_totals()}
         else:
             status, body = 404, {"__type": "NotFound", "message": f"No Sagemill route {scope['path'][:128]}."}
         payload = json.dumps(body).encode()
@@ -124,6 +127,30 @@ class Application:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+    def invocation_totals(self) -> list[dict[str, Any]]:
+        """Read-only: the in-memory invocation totals per (endpoint, variant, config) since the start.
+
+        Served at `/_sagemill/invocations` in dev auth mode only (it is unauthenticated and names every
+        account's endpoints): counts and latency sums, no payloads; bench/serving.py reads it.
+        """
+        return [
+            {
+                "AccountId": ref.account_id,
+                "Region": ref.region,
+                "EndpointName": ref.name,
+                "VariantName": variant,
+                "EndpointConfigName": config,
+                "Invocations": t.invocations,
+                "Invocation4XXErrors": t.errors_4xx,
+                "Invocation5XXErrors": t.errors_5xx,
+                "ModelLatencySumMicroseconds": t.model_latency_us_sum,
+                "ModelLatencyMaxMicroseconds": t.model_latency_us_max,
+                "OverheadLatencySumMicroseconds": t.overhead_latency_us_sum,
+                "OverheadLatencyMaxMicroseconds": t.overhead_latency_us_max,
+            }
+            for (ref, variant, config), t in self.invocation_metrics.snapshot().items()
+        ]
 
     def purge_expired_logs(self, now: float | None = None) -> int:
         """Delete log events their group's retention no longer keeps; call periodically."""

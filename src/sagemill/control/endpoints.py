@@ -1,9 +1,4 @@
-"""EndpointReconciler: brings each endpoint's fleet to its desired config, keeps it healthy, routes to it.
-
-One idempotent step per due endpoint per tick, persisted with optimistic locking. Instances are
-model-server workers under the Executor (they outlive the server); after a restart the first tick
-observes them again and republishes the routing table from the store.
-"""
+"""EndpointReconciler: one idempotent, locked step per endpoint per tick: fleets, health, routes."""
 
 from __future__ import annotations
 
@@ -18,19 +13,22 @@ from pathlib import Path
 from sagemill.control.log_shipping import LogSink, read_new_lines
 from sagemill.control.s3_uris import AccessProblem
 from sagemill.domain.endpoints import (
+    STABLE_SECONDS,
     EndpointState,
     EndpointStatus,
     Instance,
     Variant,
     VariantStatusName,
+    backoff_message,
     move,
+    record_failure,
     with_status,
 )
 from sagemill.domain.endpoints import fail as fail_endpoint
 from sagemill.domain.errors import NotFound, VersionConflict
 from sagemill.domain.resources import Resource
 from sagemill.executors.archives import UnsafeArchive
-from sagemill.executors.base import Executor, WorkerPhase, WorkerSpec, WorkerState
+from sagemill.executors.base import Executor, WorkerPhase, WorkerSpec
 from sagemill.metrics.invocations import EndpointRef
 from sagemill.objectstore.base import ObjectStore
 from sagemill.serving import instances as inst
@@ -78,6 +76,7 @@ class EndpointReconciler:
         self.ping_timeout = ping_timeout
         self.max_ping_failures = max_ping_failures
         self.startup_timeout = startup_timeout
+        self._ended: set[Path] = set()  # worker dirs seen ended: the orphan sweep skips them
 
     def tick(self, now: float) -> None:
         for resource in self.store.due_resources(KIND, now, 100):
@@ -96,6 +95,7 @@ class EndpointReconciler:
             return
         if state.status is E.FAILED:
             self._stop_all(resource, state)
+            self._sweep_orphans(resource, state)
             self._save(resource, state, None, now)
             return
         if state.status is E.CREATING:
@@ -104,6 +104,7 @@ class EndpointReconciler:
             state = self._serving(resource, state, now)
         settled = state.status is E.IN_SERVICE and not state.retiring
         next_at = None if state.status is E.FAILED else now + (HEALTH_SECONDS if settled else POLL_SECONDS)
+        self._sweep_orphans(resource, state)
         self._save(resource, state, next_at, now)
 
     # the steps
@@ -192,14 +193,9 @@ class EndpointReconciler:
     def _delete(self, resource: Resource, state: EndpointState, now: float) -> None:
         key = resource.key
         self.routes.remove(key.account_id, key.region, key.name)
-        running = False
-        base = self._endpoint_dir(resource) / "instances"
         # Every instance directory, also of one started by a step whose save then lost a race.
-        for workdir in sorted(base.iterdir()) if base.is_dir() else []:
-            observed = self.executor.observe(workdir / "worker")
-            if observed is not None and observed.phase is WorkerPhase.RUNNING:
-                self.executor.stop(workdir / "worker", 2.0)
-                running = True
+        base = self._endpoint_dir(resource) / "instances"
+        running = bool(list(inst.stop_orphans(self.executor, base, set(), self._ended, grace=2.0)))
         for variant in state.fleet + state.pending + state.retiring:
             for instance in variant.instances:
                 self._ship(resource, variant.name, instance, final=True)
@@ -234,11 +230,12 @@ class EndpointReconciler:
             alive = observed is not None and observed.phase is WorkerPhase.RUNNING
             instance = self._ship(resource, variant.name, instance, final=not alive)
             if not alive:
-                reason = _exit_reason(self.executor.log_path(workdir), observed, instance.instance_id)
+                reason = inst.exit_reason(self.executor.log_path(workdir), observed, instance.instance_id)
                 if not replace_dead:
                     return replace(variant, instances=(*kept, instance)), reason
                 log.warning("endpoint %s: replacing %s: %s", resource.key.name, instance.instance_id, reason)
                 self.executor.stop(workdir, 0)
+                variant = record_failure(variant, reason, now)
                 continue
             if instance.ready:
                 healthy = inst.ping(instance.port, self.ping_timeout)
@@ -248,6 +245,8 @@ class EndpointReconciler:
                         "endpoint %s: %s stopped answering /ping", resource.key.name, instance.instance_id
                     )
                     self.executor.stop(workdir, 0)
+                    hung = f"The model server of instance {instance.instance_id} stopped answering /ping."
+                    variant = record_failure(variant, hung, now)
                     continue
                 instance = replace(instance, ping_failures=failures)
             elif inst.ping(instance.port, self.ping_timeout):
@@ -258,8 +257,10 @@ class EndpointReconciler:
                     f"health check within {int(self.startup_timeout)} seconds."
                 )
             kept.append(instance)
-        while len(kept) < variant.desired_count:
+        backing_off = variant.retry_at is not None and now < variant.retry_at
+        while len(kept) < variant.desired_count and not backing_off:
             kept.append(self._start(resource, variant, now))
+            variant = replace(variant, launched=variant.launched + 1)
         if len(kept) > variant.desired_count:
             # Scale in: unready instances go first, then the newest.
             order = sorted(kept, key=lambda i: (i.ready, -i.started_at))
@@ -267,14 +268,23 @@ class EndpointReconciler:
                 self.executor.stop(self._worker_dir(resource, extra.instance_id), 5.0)
                 kept.remove(extra)
         variant = replace(variant, instances=tuple(kept))
-        if not variant.complete:
+        if variant.failures and variant.complete and now >= (variant.retry_at or 0) + STABLE_SECONDS:
+            variant = replace(variant, failures=0, retry_at=None, last_failure="")  # healthy again
+        if variant.failures and not variant.complete:
+            variant = with_status(variant, V.UPDATING, backoff_message(variant), now)
+        elif not variant.complete:
             status = V.CREATING if not variant.ready else V.UPDATING
             variant = with_status(variant, status, f"Launching {variant.desired_count} instance(s).", now)
+        elif replace_dead:
+            variant = with_status(variant, None, "", now)
         return variant, failure
 
     def _start(self, resource: Resource, variant: Variant, now: float) -> Instance:
-        instance_id = inst.new_instance_id()
-        port = inst.free_port()
+        """Start the variant's next slot; if a step that lost its save (or a crash) started it, adopt it."""
+        instance_id = inst.slot_instance_id(
+            resource.arn, variant.model_dir, variant.deployed_at, variant.launched
+        )
+        port = inst.instance_port(self._worker_dir(resource, instance_id).parent)
         model_dir = Path(variant.model_dir)
         self.executor.start(
             WorkerSpec(
@@ -296,6 +306,13 @@ class EndpointReconciler:
         for variant in state.fleet + state.pending + state.retiring:
             for instance in variant.instances:
                 self.executor.stop(self._worker_dir(resource, instance.instance_id), 0)
+
+    def _sweep_orphans(self, resource: Resource, state: EndpointState) -> None:
+        """Stop workers the state does not hold: started by a step whose save lost, or before a crash."""
+        known = {i.instance_id for v in state.fleet + state.pending + state.retiring for i in v.instances}
+        base = self._endpoint_dir(resource) / "instances"
+        for orphan in inst.stop_orphans(self.executor, base, known, self._ended):
+            log.warning("endpoint %s: stopped orphan instance %s", resource.key.name, orphan)
 
     def _ship(self, resource: Resource, variant: str, instance: Instance, *, final: bool) -> Instance:
         """Append the instance's new output to /aws/sagemaker/Endpoints/<endpoint>, stream <variant>/<id>."""
@@ -380,13 +397,3 @@ class EndpointReconciler:
 
     def _worker_dir(self, resource: Resource, instance_id: str) -> Path:
         return self._endpoint_dir(resource) / "instances" / instance_id / "worker"
-
-
-def _exit_reason(log_path: Path, observed: WorkerState | None, instance_id: str) -> str:
-    code = observed.exit_code if observed is not None else None
-    how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-    if observed is not None and observed.phase is WorkerPhase.LOST:
-        how = "was lost (its supervisor ended unexpectedly)"
-    tail = inst.log_tail(log_path)
-    detail = f": {tail}" if tail else "."
-    return f"The model server of instance {instance_id} {how}{detail}"[:1024]

@@ -93,6 +93,12 @@ class Variant:
     deployed_at: float
     instances: tuple[Instance, ...] = ()
     statuses: tuple[VariantStatus, ...] = ()
+    launched: int = 0
+    """Instances started so far: the next one's slot, from which its id is derived (a retried step adopts)."""
+    failures: int = 0
+    """Consecutive instance failures; replacements wait `backoff_seconds(failures)` after the last."""
+    retry_at: float | None = None
+    last_failure: str = ""
 
     @property
     def ready(self) -> tuple[Instance, ...]:
@@ -169,6 +175,32 @@ class EndpointState:
             pending_since=data.get("pending_since"),
             extra=dict(data.get("extra", {})),
         )
+
+
+BACKOFF_CAP_SECONDS = 30.0
+STABLE_SECONDS = 10.0
+"""A variant complete this long after its last retry is healthy again: its failure count resets."""
+
+
+def backoff_seconds(failures: int) -> float:
+    """Wait before replacing a crashed instance: 1 s, 2 s, 4 s ... capped at 30 s."""
+    return min(BACKOFF_CAP_SECONDS, 2.0 ** max(0, failures - 1))
+
+
+def record_failure(variant: Variant, reason: str, now: float) -> Variant:
+    """One more consecutive failure of an instance of this variant; replacements back off."""
+    failures = variant.failures + 1
+    return replace(
+        variant, failures=failures, retry_at=now + backoff_seconds(failures), last_failure=reason[:700]
+    )
+
+
+def backoff_message(variant: Variant) -> str:
+    wait = backoff_seconds(variant.failures)
+    return (
+        f"Restarting a failed instance with backoff ({variant.failures} consecutive failure(s), "
+        f"waiting {wait:g} s). Last failure: {variant.last_failure}"
+    )[:1024]
 
 
 def move(state: EndpointState, to: EndpointStatus) -> EndpointState:

@@ -60,7 +60,12 @@ def _plan_variant(
     model_dir.mkdir(parents=True)
     data_url = container.get("ModelDataUrl")
     if data_url:
-        _fetch_model(store, objects, account, str(data_url), model_dir)
+        _fetch_archive(store, objects, account, str(data_url), model_dir, "model data")
+    submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+    if submit.startswith("s3://"):
+        # The SDK uploads source_dir as sourcedir.tar.gz (no repack); the containers extract it into
+        # <model-dir>/code, where the model server looks for SAGEMAKER_PROGRAM.
+        _fetch_archive(store, objects, account, submit, model_dir / "code", "source code")
     return Variant(
         name=spec["VariantName"],
         model_name=model_name,
@@ -76,25 +81,26 @@ def _plan_variant(
     )
 
 
-def _fetch_model(store: Store, objects: ObjectStore, account: str, uri: str, model_dir: Path) -> None:
+def _fetch_archive(store: Store, objects: ObjectStore, account: str, uri: str, dest: Path, what: str) -> None:
+    """Download the caller-owned tar.gz at `uri` and extract it safely into `dest`."""
     location = parse_s3_uri(uri)
     check_owned(store, account, location)
     try:
         _, chunks = objects.open_object(location.bucket, location.key)
     except NoSuchObject as exc:
-        raise DeployProblem(f"Failed to download model data from {uri}: the object does not exist.") from exc
-    archive = model_dir.parent / f".{model_dir.name}.tar.gz"
+        raise DeployProblem(f"Failed to download {what} from {uri}: the object does not exist.") from exc
+    archive = dest.parent / f".{dest.name}.tar.gz"
     try:
         with archive.open("wb") as out:
             for chunk in chunks:
                 out.write(chunk)
         try:
-            extract_tar_gz(archive, model_dir)
+            extract_tar_gz(archive, dest)
         except UnsafeArchive:
             raise
         except Exception as exc:  # a corrupt or non-tar artifact
             raise DeployProblem(
-                f"Failed to extract model data archive from URL {uri}. Please ensure that the object "
+                f"Failed to extract {what} archive from URL {uri}. Please ensure that the object "
                 f"located at the URL is a valid tar.gz archive. ({type(exc).__name__}: {exc})"
             ) from exc
     finally:

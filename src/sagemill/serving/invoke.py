@@ -7,6 +7,7 @@ chain; errors are worded as sagemaker-runtime words them (aws-wire-and-sdk.md §
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -27,7 +28,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # 6291456, the runtime's limit for a real-time request body
-MODEL_TIMEOUT_SECONDS = 60.0
+# The runtime's 60 s; SAGEMILL_INVOKE_TIMEOUT_SECONDS (read once, at start-up) changes it, e.g. for tests.
+MODEL_TIMEOUT_SECONDS = float(os.environ.get("SAGEMILL_INVOKE_TIMEOUT_SECONDS") or 60.0)
 _PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
 # Request headers the container sees, as SageMaker passes them on.
 _FORWARDED = (
