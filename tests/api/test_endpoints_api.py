@@ -347,3 +347,32 @@ def test_cli_lists_endpoints_and_variants(tenant: Tenant, server: LiveServer) ->
     text = out.getvalue()
     assert name in text and "InService" in text and "instances 1/1" in text
     tenant.sm.delete_endpoint(EndpointName=name)
+
+
+def test_update_to_the_same_config_keeps_serving(tenant: Tenant) -> None:
+    """A redeploy of the endpoint's own config keeps answering correctly throughout."""
+    booster = _booster(5)
+    name, _ = tenant.deploy([("AllTraffic", tenant.model(booster), 1, 1.0)])
+    config = tenant.sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                assert np.allclose(_predictions(tenant.invoke(name)), _expected(booster), atol=1e-5)
+            except Exception as exc:
+                errors.append(repr(exc))
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        tenant.sm.update_endpoint(EndpointName=name, EndpointConfigName=config)
+        endpoint = tenant.wait(name, until=("InService",))
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        worker.join()
+    assert errors == []
+    assert endpoint["EndpointConfigName"] == config
+    tenant.sm.delete_endpoint(EndpointName=name)

@@ -54,8 +54,10 @@ def _plan_variant(
         kind = model_kind(image, environment)
     except UnsupportedImage as exc:
         raise DeployProblem(f"Model {model_name}: {exc}") from exc
-    model_dir = root / "models" / config_name.lower() / spec["VariantName"]
-    if model_dir.exists():  # a restart during the download: start it over
+    # One directory per deployment: an UpdateEndpoint to the same config name must not overwrite
+    # the files the live fleet is serving from.
+    model_dir = root / "models" / config_name.lower() / f"{spec['VariantName']}-{int(now * 1000)}"
+    if model_dir.exists():  # a retried step in the same millisecond: start it over
         shutil.rmtree(model_dir)
     model_dir.mkdir(parents=True)
     data_url = container.get("ModelDataUrl")
