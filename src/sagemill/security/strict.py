@@ -25,6 +25,8 @@ MAX_PRESIGN_SECONDS = 604_800  # a week, AWS's ceiling for X-Amz-Expires
 _TIMESTAMP = re.compile(r"^\d{8}T\d{6}Z$")
 _HEX_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _SIGNING_KEY_CACHE_SIZE = 4096
+# How stale a key read may be: a key created or changed takes effect within this many seconds.
+KEY_TTL_SECONDS = 5.0
 
 _BAD_SIGNATURE = (
     "The request signature we calculated does not match the signature you provided. "
@@ -61,6 +63,9 @@ class StrictAuthenticator:
         # (key id, date, region, service) → (sealed secret it came from, derived signing key).
         # Deriving costs four HMACs plus an AES-GCM open; a key is good for a whole UTC day.
         self._signing_keys: dict[tuple[str, str, str, str], tuple[bytes, bytes]] = {}
+        # access key id → (when read, the row): InvokeEndpoint's fast path authenticates on the
+        # event loop, so a key is read from the database at most once per KEY_TTL_SECONDS.
+        self._keys: dict[str, tuple[float, tuple[AccessKey, bytes] | None]] = {}
         self._lock = threading.Lock()
 
     def authenticate(self, request: AwsRequest, service: str, region: str) -> Principal:
@@ -118,7 +123,16 @@ class StrictAuthenticator:
         return Principal(key.account_id, key.access_key_id, principal_arn(key), principal_user_id(key))
 
     def _lookup(self, access_key_id: str) -> tuple[AccessKey, bytes]:
-        found = self._store.get_access_key(access_key_id)
+        now = self._clock()
+        cached = self._keys.get(access_key_id)
+        if cached is not None and now - cached[0] < KEY_TTL_SECONDS:
+            found = cached[1]
+        else:
+            found = self._store.get_access_key(access_key_id)
+            with self._lock:
+                if len(self._keys) >= _SIGNING_KEY_CACHE_SIZE:
+                    self._keys.clear()
+                self._keys[access_key_id] = (now, found)
         # An inactive key reads exactly like an unknown one, as AWS answers for both.
         if found is None or found[0].status != ACTIVE:
             raise AuthFailure(AuthProblem.UNKNOWN_KEY, _INVALID_TOKEN)

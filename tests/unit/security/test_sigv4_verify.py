@@ -394,3 +394,23 @@ def test_the_secret_is_never_in_an_error(world: World) -> None:
     caught = failure(world, wire)
     assert world.alice.secret_access_key not in caught.message
     assert world.alice.secret_access_key not in repr(world.alice)
+
+
+def test_key_reads_are_cached_briefly(world: World) -> None:
+    now = [time.time()]
+    verifier = world.verifier(clock=lambda: now[0])
+    reads: list[str] = []
+    real = world.store.get_access_key
+
+    def counting(access_key_id: str) -> Any:
+        reads.append(access_key_id)
+        return real(access_key_id)
+
+    verifier._store = type("CountingStore", (), {"get_access_key": staticmethod(counting)})()  # type: ignore[assignment]
+    request = to_wire(signed_json(world.creds()))
+    for _ in range(3):
+        verifier.authenticate(request, "sagemaker", "us-east-1")
+    assert reads == [world.alice.key.access_key_id]
+    now[0] += 6
+    verifier.authenticate(to_wire(signed_json(world.creds())), "sagemaker", "us-east-1")
+    assert len(reads) == 2
