@@ -13,30 +13,41 @@ from sagemill.aws.auth import Authenticator
 from sagemill.aws.dispatch import Dispatcher
 from sagemill.aws.gateway import Gateway, Receive, Scope, Send
 from sagemill.config import Settings
+from sagemill.control.alarms import AlarmEvaluator
 from sagemill.control.endpoints import POLL_SECONDS as ENDPOINT_POLL_SECONDS
 from sagemill.control.endpoints import EndpointReconciler
 from sagemill.control.loop import Loop, PeriodicTask
+from sagemill.control.notification_transports import MailSender, SmtpServer, no_mail_server
+from sagemill.control.notifications import NotificationQueue, RetryPolicy
 from sagemill.control.training import POLL_SECONDS as TRAINING_POLL_SECONDS
 from sagemill.control.training import TrainingJobReconciler
 from sagemill.executors.capacity import CapacityPlanner, Machine
 from sagemill.executors.local.executor import LocalExecutor
-from sagemill.metrics.invocations import InMemoryRecorder
+from sagemill.metrics.invocation_flush import InvocationFlusher
+from sagemill.metrics.invocations import BucketingRecorder
+from sagemill.metrics.prometheus import PrometheusMetrics, exposed
 from sagemill.objectstore.base import ObjectStore
 from sagemill.objectstore.filesystem import FilesystemObjectStore
 from sagemill.security.authenticators import DevAuthenticator
 from sagemill.services.clock import Clock, system_clock
+from sagemill.services.cloudwatch import provider as cloudwatch_provider
 from sagemill.services.logs import provider as logs_provider
 from sagemill.services.logs.retention import purge_expired
 from sagemill.services.logs.writer import LogWriter
 from sagemill.services.s3 import provider as s3_provider
 from sagemill.services.sagemaker import endpoints, training_jobs
 from sagemill.services.sagemaker import provider as sagemaker_provider
+from sagemill.services.sns import provider as sns_provider
+from sagemill.services.sns.links import PREFIX as SNS_LINKS_PREFIX
+from sagemill.services.sns.links import SnsLinks
 from sagemill.services.sts import provider as sts_provider
 from sagemill.serving.invoke import InvokeEndpoint
 from sagemill.serving.router import RoutingTable
 from sagemill.store.base import Store
 from sagemill.store.logs import LogStore
+from sagemill.store.metrics import MetricStore
 from sagemill.store.sql.logs import SqlLogStore
+from sagemill.store.sql.metrics import SqlMetricStore
 from sagemill.store.sql.repositories import SqlStore
 
 
@@ -57,14 +68,28 @@ class Application:
         self.dispatcher.register("sagemaker", training_jobs.operations(store, clock, self._wake_background))
         self.dispatcher.register("sagemaker", endpoints.operations(store, clock, self._wake_background))
         self.dispatcher.register("sts", sts_provider.operations())
+        # SNS: API calls enqueue durable deliveries; the queue's own thread sends them (start/stop below).
+        self.notifications = open_notifications(settings, store, clock)
+        self.dispatcher.register("sns", sns_provider.operations(store, clock, self.notifications))
+        self.sns_links = SnsLinks(store, clock)
         self.dispatcher.register("logs", logs_provider.operations(self.log_store, clock))
+        self.metric_store = open_metric_store(store)
+        self.dispatcher.register(
+            "cloudwatch", cloudwatch_provider.operations(store, self.metric_store, clock, self._publish)
+        )
+        self.alarms = AlarmEvaluator(store, self.metric_store, self._publish)
         self.object_store = open_object_store(settings)
         self.dispatcher.register("s3", s3_provider.operations(store, self.object_store, clock))
         authenticator = make_authenticator(settings, store, clock)
         # The data plane: the reconciler publishes routes, InvokeEndpoint reads them (no DB per request).
         self.routes = RoutingTable()
-        self.invocation_metrics = InMemoryRecorder()
+        self.invocation_metrics = BucketingRecorder()
         self.invoke = InvokeEndpoint(self.routes, authenticator, self.invocation_metrics)
+        # Prometheus /metrics, and the thread that turns invocations into AWS/SageMaker metrics.
+        self.prometheus = PrometheusMetrics(store, __version__, public=exposed(settings.auth))
+        self.invocation_flusher = InvocationFlusher(
+            self.invocation_metrics, self.metric_store, observers=[self.prometheus.fold]
+        )
         self.gateway = Gateway(
             self.dispatcher,
             authenticator,
@@ -74,6 +99,8 @@ class Application:
             on_shutdown=self._stop_background,
             s3_virtual_host_suffixes=settings.s3_virtual_host_suffixes,
             fast_path=self.invoke,
+            metrics=self.prometheus.app,
+            on_request=self.prometheus.observe_request,
         )
         executor = LocalExecutor()
         self.endpoints = EndpointReconciler(
@@ -87,6 +114,7 @@ class Application:
             CapacityPlanner(Machine.detect()),
             settings.data_dir / "jobs" / "training",
             job_env=settings.job_env(),
+            metric_store=self.metric_store,
         )
         # Work repeated while the server runs: retention, reconcilers.
         self.background = Loop(
@@ -94,6 +122,8 @@ class Application:
                 PeriodicTask("training jobs", TRAINING_POLL_SECONDS, self.training.tick),
                 PeriodicTask("endpoints", ENDPOINT_POLL_SECONDS, self.endpoints.tick),
                 PeriodicTask("log retention", 3600.0, self.purge_expired_logs),
+                PeriodicTask("alarms", settings.alarm_evaluation_seconds, self.alarms.tick),
+                PeriodicTask("metric retention", 3600.0, self.purge_expired_metrics),
             ]
         )
 
@@ -102,12 +132,19 @@ class Application:
 
     async def _start_background(self) -> None:
         self.background.start()
+        self.notifications.start()
+        self.invocation_flusher.start()
 
     async def _stop_background(self) -> None:
         await anyio.to_thread.run_sync(self.background.stop)
+        await anyio.to_thread.run_sync(self.notifications.stop)
+        await anyio.to_thread.run_sync(self.invocation_flusher.stop)
 
     async def _extensions(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Sagemill's own small HTTP API under /_sagemill/."""
+        if scope["path"].startswith(SNS_LINKS_PREFIX):
+            await self.sns_links(scope, receive, send)  # SubscribeURL / UnsubscribeURL: XML, as SNS answers
+            return
         body: dict[str, Any]
         if scope["path"] == "/_sagemill/health":
             status, body = 200, {"status": "ok", "version": __version__}
@@ -156,6 +193,18 @@ class Application:
         """Delete log events their group's retention no longer keeps; call periodically."""
         return purge_expired(self.log_store, self.clock() if now is None else now)
 
+    def _publish(
+        self, account_id: str, region: str, topic_arn: str, message: str, subject: str | None
+    ) -> str:
+        """Alarm actions' way into SNS: the alarm JSON published to the topic's subscribers."""
+        return self.notifications.publish(account_id, region, topic_arn, message, subject)
+
+    def purge_expired_metrics(self, now: float | None = None) -> int:
+        """Delete metric data points and alarm history older than their retention; call periodically."""
+        moment = self.clock() if now is None else now
+        self.metric_store.purge_history_before(moment - 14 * 86_400)
+        return self.metric_store.purge_before(int(moment - self.settings.metric_retention_days * 86_400))
+
     def close(self) -> None:
         self.store.close()
 
@@ -197,6 +246,20 @@ def open_log_store(store: Store) -> LogStore:
         # One database, one writer queue: SQLite writers of both stores must share the lock.
         return SqlLogStore(store.engine, write_lock=store.write_lock)
     raise TypeError(f"no log store for {type(store).__name__}; pass log_store= to Application")
+
+
+def open_metric_store(store: Store) -> MetricStore:
+    """CloudWatch metrics and alarm history live in the same database as everything else."""
+    if isinstance(store, SqlStore):
+        return SqlMetricStore(store.engine, write_lock=store.write_lock)
+    raise TypeError(f"no metric store for {type(store).__name__}")
+
+
+def open_notifications(settings: Settings, store: Store, clock: Clock) -> NotificationQueue:
+    """SNS deliveries: HTTP(S) always, email through the configured SMTP server, if any."""
+    mail: MailSender = SmtpServer.from_url(settings.smtp_url) if settings.smtp_url else no_mail_server
+    policy = RetryPolicy(max_attempts=settings.sns_max_attempts, base_delay=settings.sns_retry_base_seconds)
+    return NotificationQueue(store, clock, public_url=settings.resolved_public_url, policy=policy, mail=mail)
 
 
 def build(settings: Settings, **overrides: Any) -> Application:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sagemill.aws.gateway import DEFAULT_MAX_BODY_BYTES
@@ -31,6 +31,35 @@ class Settings:
 
     pip_index_url: str | None = None
     """Where script-mode jobs install requirements.txt (an air-gapped site's mirror); None: pip's default."""
+
+    metric_retention_days: float = field(
+        default_factory=lambda: float(os.environ.get("SAGEMILL_METRIC_RETENTION_DAYS", "15"))
+    )
+    """How long CloudWatch metric data points are kept (at 1-second resolution); alarm history: 14 days."""
+    alarm_evaluation_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("SAGEMILL_ALARM_EVALUATION_SECONDS", "10"))
+    )
+    """How often every alarm is evaluated (CloudWatch: at least every 10 s for high-resolution alarms)."""
+
+    public_url: str | None = field(default_factory=lambda: os.environ.get("SAGEMILL_PUBLIC_URL") or None)
+    """Base URL endpoints reach this server at (SNS SubscribeURL/UnsubscribeURL); None: http://host:port."""
+    smtp_url: str | None = field(default_factory=lambda: os.environ.get("SAGEMILL_SMTP_URL") or None)
+    """SNS email: `smtp[s]://[user:password@]host[:port]?from=addr[&starttls=true]`; None: no mail."""
+    sns_max_attempts: int = field(
+        default_factory=lambda: int(os.environ.get("SAGEMILL_SNS_MAX_ATTEMPTS", "4"))
+    )
+    """Tries per SNS delivery before it is recorded Failed (back-off 1 s, 2 s, 4 s … between them)."""
+    sns_retry_base_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("SAGEMILL_SNS_RETRY_BASE_SECONDS", "1"))
+    )
+    """The first SNS retry's delay in seconds; each later one doubles it (at most 5 minutes)."""
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def job_env(self) -> dict[str, str]:
         """Platform settings handed to training jobs: the pip mirror and the shared venv cache, no secrets."""

@@ -183,11 +183,12 @@ def test_control_plane_errors(tenant: Tenant) -> None:
             EndpointConfigName=config,
             DeploymentConfig={
                 "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 5000}
                 }
             },
         )
-    assert "DeploymentConfig is not supported yet" in caught.value.response["Error"]["Message"]
+    message = caught.value.response["Error"]["Message"]
+    assert "waitIntervalInSeconds' failed to satisfy constraint" in message, message
     tenant.sm.update_endpoint_weights_and_capacities(
         EndpointName=name,
         DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 2}],

@@ -35,6 +35,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+RequestObserver = Callable[[str, str, int, float], None]
+"""Told (service, operation, HTTP status, seconds) of every request the generic chain answers."""
 
 
 class FastPath(Protocol):
@@ -71,8 +73,12 @@ class Gateway:
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
         s3_virtual_host_suffixes: tuple[str, ...] = (),
         fast_path: FastPath | None = None,
+        metrics: ASGIApp | None = None,
+        on_request: RequestObserver | None = None,
     ) -> None:
         self.fast_path = fast_path
+        self.metrics = metrics
+        self.on_request = on_request
         self.dispatcher = dispatcher
         self.s3_virtual_host_suffixes = s3_virtual_host_suffixes
         self.authenticator = authenticator
@@ -93,6 +99,9 @@ class Gateway:
             return
         if path.startswith("/_sagemill/") and self.extensions is not None:
             await self.extensions(scope, receive, _with_request_id(send))
+            return
+        if path == "/metrics" and self.metrics is not None and not _aws_signed(scope):
+            await self.metrics(scope, receive, _with_request_id(send))
             return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
@@ -212,6 +221,13 @@ class Gateway:
             else:
                 response = self._error(found, operation, InternalFailure(), request_id)
         _log_access(request, found, operation, response, started)
+        if self.on_request is not None:
+            self.on_request(
+                found.service if found else "unknown",
+                operation.name if operation else "unknown",
+                response.status,
+                time.perf_counter() - started,
+            )
         return _finish(response, request_id, started)
 
     def _prepare_stream(self, request: AwsRequest, operation: OperationModel) -> AwsRequest:
@@ -320,6 +336,15 @@ def _log_access(
             response.status,
             (time.perf_counter() - started) * 1000,
         )
+
+
+def _aws_signed(scope: Scope) -> bool:
+    """A SigV4 (or SigV2) signed request: `GET /metrics` signed is S3's ListObjects, not a scrape."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"authorization" and value[:4] in (b"AWS4", b"AWS "):
+            return True
+    query = scope.get("query_string", b"").lower()
+    return b"x-amz-credential=" in query or b"awsaccesskeyid=" in query  # presigned URLs
 
 
 def _with_request_id(send: Send) -> Send:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 from botocore.model import ServiceModel
 
 from sagemill.aws.errors import ServiceError
+from sagemill.aws.protocol.base import gunzip, is_gzipped
 from sagemill.aws.request import AwsRequest
 from sagemill.aws.specs import resolved_protocol, service_model
 
@@ -108,7 +109,14 @@ def _target_index() -> dict[str, str]:
 def _form_action_version(request: AwsRequest) -> tuple[str, str] | None:
     content_type = request.header("content-type").lower()
     if request.method == "POST" and "application/x-www-form-urlencoded" in content_type:
-        text = request.body.decode("utf-8", "replace")
+        body = request.body
+        if is_gzipped(request):
+            # botocore gzips large query bodies (PutMetricData over 10 KiB); the Action is inside.
+            try:
+                body = gunzip(body)
+            except ServiceError:
+                return None
+        text = body.decode("utf-8", "replace")
     elif request.method == "GET" and "Action=" in request.query:
         text = request.query
     else:

@@ -44,7 +44,7 @@ def _problem(value: Any, path: str, constraint: str) -> str:
 
 
 # Services that word a model-constraint failure with their own code (same message).
-_CODES = {"logs": "InvalidParameterException", "s3": "InvalidArgument"}
+_CODES = {"logs": "InvalidParameterException", "s3": "InvalidArgument", "cloudwatch": "ValidationError"}
 
 
 def validate(shape: Shape | None, params: Mapping[str, Any], service: str = "") -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from sagemill import __version__
-from sagemill.cli import admin, endpoints, jobs
+from sagemill.cli import admin, alarms, endpoints, jobs
 from sagemill.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, Settings, env_default
 
 
@@ -58,6 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="a host suffix under which <bucket>.<SUFFIX> addresses an S3 bucket; repeatable "
         "(default: localhost)",
     )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        default=env_default("SAGEMILL_PUBLIC_URL", None),
+        help="the base URL SNS endpoints reach this server at, for SubscribeURL/UnsubscribeURL "
+        "(default: http://HOST:PORT)",
+    )
+    serve.add_argument(
+        "--smtp-url",
+        metavar="URL",
+        default=env_default("SAGEMILL_SMTP_URL", None),
+        help="SMTP server for SNS email: smtp[s]://[user:password@]host[:port]?from=addr[&starttls=true] "
+        "(prefer SAGEMILL_SMTP_URL when it holds a password)",
+    )
     _common(serve)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
@@ -68,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     endpoints_parser = commands.add_parser("endpoints", help="list endpoints and their variants")
     endpoints.add_commands(endpoints_parser)
+
+    alarms_parser = commands.add_parser(
+        "alarms", help="CloudWatch alarms: state, why, and a warning for those that can never fire"
+    )
+    alarms.add_commands(alarms_parser)
 
     admin_parser = commands.add_parser("admin", help="accounts and access keys")
     _common(admin_parser)
@@ -90,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return jobs.run(args)
     if args.command == "endpoints":
         return endpoints.run(args)
+    if args.command == "alarms":
+        return alarms.run(args)
     settings = Settings(
         host=getattr(args, "host", DEFAULT_HOST),
         port=getattr(args, "port", DEFAULT_PORT),
@@ -98,7 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         auth=getattr(args, "auth", "dev"),
         object_store_url=getattr(args, "object_store", None),
         s3_virtual_host_suffixes=tuple(getattr(args, "s3_virtual_host", None) or ("localhost",)),
+        public_url=getattr(args, "public_url", None),
+        smtp_url=getattr(args, "smtp_url", None),
     )
+    if args.command == "serve" and settings.smtp_url:
+        from sagemill.control.notification_transports import SmtpServer
+
+        try:
+            SmtpServer.from_url(settings.smtp_url)
+        except ValueError as exc:
+            print(f"sagemill: --smtp-url: {exc}", file=sys.stderr)
+            return 2
     if args.command == "migrate":
         return migrate(settings)
     if args.command == "admin":

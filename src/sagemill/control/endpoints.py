@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sagemill.control.log_shipping import LogSink, read_new_lines
 from sagemill.control.s3_uris import AccessProblem
+from sagemill.domain import deployment as rollouts
 from sagemill.domain.endpoints import (
     STABLE_SECONDS,
     EndpointState,
@@ -26,9 +27,10 @@ from sagemill.domain.endpoints import (
 )
 from sagemill.domain.endpoints import fail as fail_endpoint
 from sagemill.domain.errors import NotFound, VersionConflict
-from sagemill.domain.resources import Resource
+from sagemill.domain.resources import Resource, ResourceKey
 from sagemill.executors.archives import UnsafeArchive
 from sagemill.executors.base import Executor, WorkerPhase, WorkerSpec
+from sagemill.metrics.alarm_records import KIND as ALARM_KIND
 from sagemill.metrics.invocations import EndpointRef
 from sagemill.objectstore.base import ObjectStore
 from sagemill.serving import instances as inst
@@ -150,7 +152,18 @@ class EndpointReconciler:
         state = replace(state, pending=pending)
         if failure:
             return self._roll_back(resource, state, failure)
-        if not all(v.complete for v in pending):
+        if state.extra.get(rollouts.DEPLOYMENT) is not None:
+            alarms = self._alarm_states(resource)
+            if all(v.complete for v in pending):
+                state, outcome = rollouts.advance(state, now, alarms)
+            else:
+                state, outcome = rollouts.check_guards(state, now, alarms)
+            if outcome.action == "rollback":
+                return self._roll_back(resource, state, outcome.reason, worded=True)
+            if outcome.action != "promote":
+                return state
+            state = rollouts.finish(state, "Completed", "", now)
+        elif not all(v.complete for v in pending):
             return state
         # Every new instance answers /ping: traffic moves now; the old fleet drains, then stops.
         promoted = tuple(
@@ -166,16 +179,32 @@ class EndpointReconciler:
             retiring=state.retiring + state.fleet,
         )
 
-    def _roll_back(self, resource: Resource, state: EndpointState, reason: str) -> EndpointState:
+    def _roll_back(
+        self, resource: Resource, state: EndpointState, reason: str, *, worded: bool = False
+    ) -> EndpointState:
         for variant in state.pending:
             self._stop_variant(resource, variant)
+        if not worded:
+            reason = f"Update failed, the endpoint kept its previous configuration: {reason}"
+        state = rollouts.finish(state, "RolledBack", reason, time.time())
         return replace(
             move(state, E.IN_SERVICE),
             pending=(),
             pending_config="",
             pending_since=None,
-            failure_reason=f"Update failed, the endpoint kept its previous configuration: {reason}"[:1024],
+            failure_reason=reason[:1024],
         )
+
+    def _alarm_states(self, resource: Resource) -> rollouts.AlarmStates:
+        def read(names: list[str]) -> dict[str, str]:
+            key = resource.key
+            found = {}
+            for name in names:
+                alarm = self.store.get_resource(ResourceKey(key.account_id, key.region, ALARM_KIND, name))
+                found[name] = alarm.status if alarm is not None else ""
+            return found
+
+        return read
 
     def _retire(self, resource: Resource, retiring: tuple[Variant, ...]) -> tuple[Variant, ...]:
         """Stop retired variants once no request is in flight on them."""
@@ -366,14 +395,24 @@ class EndpointReconciler:
         if not state.serving:
             self.routes.remove(key.account_id, key.region, key.name)
             return
-        variants = tuple(
-            VariantRoute(
-                v.name, v.current_weight, tuple(Backend(i.instance_id, inst.HOST, i.port) for i in v.ready)
-            )
-            for v in state.fleet
-        )
+        share = rollouts.green_weight(state) if state.pending else 0.0
+        green = {v.name: v for v in state.pending} if share > 0 else {}
+        variants: list[VariantRoute] = []
+        for v in state.fleet:
+            new = green.pop(v.name, None)
+            blue_share = 1.0 - share if new is not None else 1.0
+            if blue_share > 0:
+                variants.append(VariantRoute(v.name, v.current_weight * blue_share, _backends(v)))
+            if new is not None:
+                weight = v.current_weight * share
+                variants.append(VariantRoute(v.name, weight, _backends(new), state.pending_config))
+        # New variant names of the pending config take their share of traffic as it shifts.
+        variants += [
+            VariantRoute(v.name, v.desired_weight * share, _backends(v), state.pending_config)
+            for v in green.values()
+        ]
         ref = EndpointRef(key.account_id, key.region, key.name)
-        self.routes.publish(EndpointRoute(ref, state.config_name, variants))
+        self.routes.publish(EndpointRoute(ref, state.config_name, tuple(variants)))
 
     def _fail_safely(self, resource: Resource, now: float, reason: str) -> None:
         fresh = self.store.get_resource(resource.key)
@@ -397,3 +436,7 @@ class EndpointReconciler:
 
     def _worker_dir(self, resource: Resource, instance_id: str) -> Path:
         return self._endpoint_dir(resource) / "instances" / instance_id / "worker"
+
+
+def _backends(variant: Variant) -> tuple[Backend, ...]:
+    return tuple(Backend(i.instance_id, inst.HOST, i.port) for i in variant.ready)

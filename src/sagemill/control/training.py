@@ -8,6 +8,7 @@ its work directory, one that finished while the server was down is finalized wit
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import sys
 from dataclasses import replace
@@ -35,11 +36,13 @@ from sagemill.executors.images import is_script_mode, metric_definitions, resolv
 from sagemill.executors.opt_ml import OPT_ML, opt_ml_namespace_available, wrap_with_opt_ml
 from sagemill.objectstore.base import NoSuchObject, ObjectStore
 from sagemill.store.base import Store
+from sagemill.store.metrics import MetricKey, MetricStore, Sample
 
 log = logging.getLogger("sagemill.control.training")
 
 KIND = "training_job"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+METRIC_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 STOP_GRACE_SECONDS = 120.0
 POLL_SECONDS = 0.1
 S = SecondaryStatus
@@ -60,8 +63,11 @@ class TrainingJobReconciler:
         job_env: dict[str, str] | None = None,
         python: str = sys.executable,
         stop_grace_seconds: float = STOP_GRACE_SECONDS,
+        metric_store: MetricStore | None = None,
     ) -> None:
         self.store = store
+        self.metric_store = metric_store
+        """Where matched MetricDefinitions values go as CloudWatch samples (None: nowhere)."""
         self.objects = objects
         self.executor = executor
         self.logs = logs
@@ -301,9 +307,21 @@ class TrainingJobReconciler:
             algorithm.get("MetricDefinitions")
             or metric_definitions(resolve_training_image(algorithm["TrainingImage"]))
         )
+        samples: list[tuple[MetricKey, Sample]] = []
         for line in lines:
             for name, value in match_metrics(line, definitions):
                 progress = record_metric(progress, name, value, now)
+                if not math.isfinite(value):
+                    continue  # CloudWatch stores finite values only
+                # As SageMaker publishes them, for TrainingJobAnalytics (GetMetricStatistics by job).
+                for dims in ((("TrainingJobName", key.name),), (("Host", f"{key.name}/algo-1"),)):
+                    metric = MetricKey(key.account_id, key.region, METRIC_NAMESPACE, name, dims)
+                    samples.append((metric, Sample(int(now), 1, value, value, value, value)))
+        if samples and self.metric_store is not None:
+            try:
+                self.metric_store.put_samples(samples)
+            except Exception:  # metrics are best effort: the job's own progress must still be saved
+                log.exception("could not store %d training metric samples of %s", len(samples), key.name)
         return replace(progress, log_offset=offset, log_stream=stream)
 
     # persistence

@@ -144,15 +144,15 @@ class InvokeEndpoint:
 
     def _variant(self, route: EndpointRoute, target: str) -> VariantRoute:
         if target:
-            variant = route.variant(target)
-            if variant is None:
+            fleets = route.fleets(target)
+            if not fleets:
                 raise _Error(
                     "ValidationError",
                     f"The variant {target} of endpoint {route.endpoint.name} of account "
                     f"{route.endpoint.account_id} is not found.",
                     400,
                 )
-            return variant
+            return self.table.pick_fleet(fleets)
         try:
             return self.table.pick_variant(route)
         except NoBackend as exc:
@@ -193,7 +193,7 @@ class InvokeEndpoint:
                     500,
                 ) from exc
             except TimeoutError as exc:
-                self._record(route, variant, sent_at, started, 424)
+                self._record(route, variant, sent_at, started, 504)  # no answer: a 5xx and a model error
                 raise self._model_error(route, 0, _timeout_message()) from exc
             finally:
                 self.table.release(backend)
@@ -203,7 +203,7 @@ class InvokeEndpoint:
                 "ServiceUnavailable", f"No instance of variant {variant.name} could be reached.", 503
             )
         status = reply.status
-        self._record(route, variant, sent_at, started, 200 if 200 <= status < 300 else 424)
+        self._record(route, variant, sent_at, started, status)  # the model's own: 4XX/5XX as it answered
         if not 200 <= status < 300:
             raise self._model_error(route, status, reply.body.decode("utf-8", "replace"))
         out = [
@@ -228,7 +228,14 @@ class InvokeEndpoint:
         model_us = int((done - sent_at) * 1e6)
         overhead_us = int((done - started) * 1e6) - model_us
         self.recorder.record_invocation(
-            route.endpoint, variant.name, route.config_name, model_us, overhead_us, status
+            route.endpoint,
+            variant.name,
+            variant.config_name or route.config_name,
+            model_us,
+            overhead_us,
+            status,
+            model_error=not 200 <= status < 300,  # only model exchanges are recorded
+            instances=len(variant.backends),
         )
 
     @staticmethod

@@ -25,9 +25,13 @@ class Backend:
 
 @dataclass(frozen=True, slots=True)
 class VariantRoute:
+    """A variant's ready instances; during a blue/green deployment one variant has two routes (fleets)."""
+
     name: str
     weight: float
     backends: tuple[Backend, ...]
+    config_name: str = ""
+    """The endpoint config this fleet serves ("" = the endpoint's), the EndpointConfigName of its metrics."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,10 @@ class EndpointRoute:
             if variant.name == name:
                 return variant
         return None
+
+    def fleets(self, name: str) -> tuple[VariantRoute, ...]:
+        """Every route of a variant: two while a deployment shifts its traffic, one otherwise."""
+        return tuple(v for v in self.variants if v.name == name)
 
 
 class NoBackend(Exception):
@@ -79,6 +87,13 @@ class RoutingTable:
                 f"Endpoint {route.endpoint.name} has no variant with traffic and a ready instance."
             )
         return route.variants[index]
+
+    def pick_fleet(self, fleets: tuple[VariantRoute, ...]) -> VariantRoute:
+        """One fleet of a targeted variant, by the deployment's traffic split."""
+        if len(fleets) == 1:
+            return fleets[0]
+        index = choose_weighted([v.weight if v.backends else 0.0 for v in fleets], self._rand())
+        return fleets[max(index, 0)]
 
     def pick_backend(self, variant: VariantRoute, avoid: Backend | None = None) -> Backend:
         """The ready instance with the fewest requests in flight; ties go to a random one."""

@@ -29,6 +29,8 @@ class LiveServer:
     database_url: str | None = None
     auth: str = "dev"
     extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment for the server process (e.g. SAGEMILL_ALARM_EVALUATION_SECONDS)."""
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -47,7 +49,7 @@ class LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{self.port}.log"
         log = self.log_path.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

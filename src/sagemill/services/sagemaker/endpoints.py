@@ -3,8 +3,10 @@
 The API writes the desired endpoint and returns; control/endpoints.py brings its fleet up.
 
 LIMITATIONS:
-- UpdateEndpoint with a DeploymentConfig (blue/green traffic shifting, rolling, alarms) is refused;
-  without one the new fleet comes up and becomes healthy before traffic moves to it all at once.
+- DeploymentConfig: blue/green (ALL_AT_ONCE, CANARY, LINEAR) with auto-rollback alarms is run by
+  control/rollouts.py; RollingUpdatePolicy is refused (not implemented yet). Without a config the
+  new fleet comes up and becomes healthy before traffic moves to it all at once.
+- Alarm names in AutoRollbackConfiguration must exist when the update is accepted (our decision).
 - RetainAllVariantProperties / ExcludeRetainedVariantProperties are accepted and ignored.
 - Serverless variants, shadow variants, data capture and async inference are not served.
 """
@@ -12,15 +14,22 @@ LIMITATIONS:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from sagemill.aws.context import RequestContext
 from sagemill.aws.dispatch import Handler
 from sagemill.aws.errors import ServiceError
+from sagemill.domain import deployment as rollouts
+from sagemill.domain.deployment_config import (
+    DeploymentConfigError,
+    check_deployment_config,
+    effective_deployment_config,
+)
 from sagemill.domain.endpoints import EndpointState, EndpointStatus, Variant, move, update_refusal
-from sagemill.domain.resources import Resource
+from sagemill.domain.resources import Resource, ResourceKey
+from sagemill.metrics.alarm_records import KIND as ALARM_KIND
 from sagemill.services.clock import Clock, to_datetime
 from sagemill.services.sagemaker import resources
 from sagemill.services.sagemaker.errors import could_not_find, validation
@@ -75,6 +84,8 @@ def describe(resource: Resource) -> dict[str, Any]:
         out["ProductionVariants"] = [_variant(v) for v in state.fleet]
     if state.failure_reason:
         out["FailureReason"] = state.failure_reason
+    if state.extra.get(rollouts.LAST_CONFIG):
+        out["LastDeploymentConfig"] = state.extra[rollouts.LAST_CONFIG]
     if state.pending_config:
         out["PendingDeploymentSummary"] = {
             "EndpointConfigName": state.pending_config,
@@ -130,8 +141,12 @@ def operations(
         raise ServiceError("ThrottlingException", "The endpoint is changing; retry the request.")
 
     def create_endpoint(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        require_config(context, params["EndpointConfigName"])
+        endpoint_config = require_config(context, params["EndpointConfigName"])
         state = EndpointState(config_name=params["EndpointConfigName"])
+        if params.get("DeploymentConfig"):
+            # Recorded for later updates (RetainDeploymentConfig); creation itself is not a deployment.
+            check_deployment(context, params["DeploymentConfig"], endpoint_config)
+            state = replace(state, extra={rollouts.LAST_CONFIG: dict(params["DeploymentConfig"])})
         resource = resources.create(
             store,
             clock,
@@ -159,22 +174,53 @@ def operations(
         change(context, params["EndpointName"], deleting)
         return {}
 
-    def update_endpoint(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        if params.get("DeploymentConfig"):
+    def check_deployment(
+        context: RequestContext, config: Mapping[str, Any], endpoint_config: Resource
+    ) -> None:
+        counts = {
+            v["VariantName"]: int(v.get("InitialInstanceCount") or 1)
+            for v in endpoint_config.desired.get("ProductionVariants") or []
+        }
+        try:
+            check_deployment_config(config, counts)
+        except DeploymentConfigError as exc:
+            raise validation(str(exc)) from exc
+        if config.get("RollingUpdatePolicy"):
             raise validation(
-                "DeploymentConfig is not supported yet by this Sagemill server: UpdateEndpoint without "
-                "DeploymentConfig replaces the fleet (the new one is healthy before traffic moves)."
+                "RollingUpdatePolicy is not supported by this Sagemill server yet; use BlueGreenUpdatePolicy."
             )
+        names = [a["AlarmName"] for a in (config.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
+        missing = [
+            n
+            for n in names
+            if store.get_resource(ResourceKey(context.account_id, context.region, ALARM_KIND, n)) is None
+        ]
+        if missing:
+            raise validation(
+                f"The alarm(s) [{', '.join(missing)}] in AutoRollbackConfiguration do not exist."
+            )
+
+    def update_endpoint(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         config_name = params["EndpointConfigName"]
 
         def updating(resource: Resource, state: EndpointState) -> tuple[dict[str, Any], EndpointState]:
             refusal = update_refusal(state.status, resource.arn)
             if refusal:
                 raise validation(refusal)
-            require_config(context, config_name)
+            endpoint_config = require_config(context, config_name)
+            deployment = effective_deployment_config(params, state.extra.get(rollouts.LAST_CONFIG))
+            extra = {k: v for k, v in state.extra.items() if k != rollouts.DEPLOYMENT}
+            if deployment is not None:
+                check_deployment(context, deployment, endpoint_config)
+                extra[rollouts.LAST_CONFIG] = dict(deployment)
+                extra[rollouts.DEPLOYMENT] = rollouts.start(deployment, clock())
             desired = {**resource.desired, "EndpointConfigName": config_name}
             updated = replace(
-                move(state, E.UPDATING), pending_config=config_name, pending=(), failure_reason=""
+                move(state, E.UPDATING),
+                pending_config=config_name,
+                pending=(),
+                failure_reason="",
+                extra=extra,
             )
             return desired, replace(updated, pending_since=clock())
 

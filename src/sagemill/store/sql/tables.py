@@ -132,3 +132,77 @@ log_events = Table(
     Index("ix_log_events_stream", "stream_id", "timestamp", "id"),
     Index("ix_log_events_group", "group_id", "timestamp", "id"),
 )
+
+# CloudWatch metrics and alarm history (migration 0004). Sample times are integer seconds.
+
+metric_series = Table(
+    "metric_series",
+    metadata,
+    Column("id", _row_id, primary_key=True, autoincrement=True),
+    # A digest of the whole identity: the unique key PostgreSQL can index whatever the dimensions'
+    # length (a B-tree entry holds at most ~2.7 kB; 30 dimensions may hold 38 kB).
+    Column("key_hash", String(32), nullable=False),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("namespace", _code_point_order(255), nullable=False),
+    Column("metric_name", _code_point_order(255), nullable=False),
+    # Canonical JSON of the sorted (name, value) pairs: the identity's last part and the listing order.
+    Column("dimensions_key", Text().with_variant(Text(collation="C"), "postgresql"), nullable=False),
+    Column("last_sample_at", BigInteger, nullable=False),
+    UniqueConstraint("key_hash", name="uq_metric_series_key"),
+    Index("ix_metric_series_listing", "account_id", "region", "namespace", "metric_name"),
+    # Ids are never reused, so a series id cached by a writer can only go stale by disappearing.
+    sqlite_autoincrement=True,
+)
+
+# ListMetrics' dimension filters (a name, or a name and a value) probe this table.
+metric_dimensions = Table(
+    "metric_dimensions",
+    metadata,
+    Column(
+        "series_id",
+        _row_id,
+        ForeignKey("metric_series.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("name", _code_point_order(255), primary_key=True),
+    Column("value", _code_point_order(1024), nullable=False),
+    Index("ix_metric_dimensions_value", "name", "value"),
+    sqlite_with_rowid=False,
+)
+
+# Clustered by (series, second) on SQLite: a period's samples are one contiguous range of one B-tree.
+# `seq` only tells apart samples of one second; no ON DELETE CASCADE, so that a purge racing a writer
+# fails instead of deleting what the writer just stored.
+metric_samples = Table(
+    "metric_samples",
+    metadata,
+    Column("series_id", _row_id, ForeignKey("metric_series.id"), primary_key=True, autoincrement=False),
+    Column("ts", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("unit", String(32), nullable=False),
+    Column("count", Double, nullable=False),
+    Column("sum", Double, nullable=False),
+    Column("minimum", Double, nullable=False),
+    Column("maximum", Double, nullable=False),
+    Column("value", Double, nullable=True),
+    sqlite_with_rowid=False,
+)
+
+alarm_history = Table(
+    "alarm_history",
+    metadata,
+    Column("item_id", _code_point_order(128), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("alarm_name", _code_point_order(255), nullable=False),
+    Column("alarm_type", String(32), nullable=False),
+    Column("ts", Double, nullable=False),
+    Column("item_type", String(32), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    # One alarm's history, and a region's (DescribeAlarmHistory without AlarmName).
+    Index("ix_alarm_history_alarm", "account_id", "region", "alarm_name", "ts"),
+    Index("ix_alarm_history_time", "account_id", "region", "ts"),
+)

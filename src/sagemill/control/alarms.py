@@ -1,0 +1,207 @@
+"""The alarm evaluator: each tick reads every alarm's datapoints, decides its state, records transitions.
+
+Windows slide with the evaluation: at time `now` the latest period is [now - Period, now) (whole
+seconds), the one before it ends where that one starts, and so on over the evaluation range. Metric
+alarms of one (period, statistic, unit) are read together, so a tick costs a few SQL statements,
+not one per alarm. Composite alarms are decided after the metric alarms of the same tick, from
+their children's new states. Only transitions are written; see `metrics.alarm_records`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sagemill.domain.alarm_rules import RuleError, evaluate_rule, parse_rule, referenced_alarms
+from sagemill.domain.alarms import AlarmState, Datapoint, Evaluation, evaluate, evaluation_range
+from sagemill.domain.resources import Resource
+from sagemill.domain.statistics import is_low_sample, parse_extended_statistic
+from sagemill.metrics import alarm_records
+from sagemill.metrics.alarm_records import COMPOSITE_ALARM, KIND, Publish
+from sagemill.metrics.expressions import QueryError, run_queries
+from sagemill.metrics.query import read_statistics
+from sagemill.services.cloudwatch.alarm_config import criteria_of
+from sagemill.store.base import Store
+from sagemill.store.metrics import MetricKey, MetricStore
+
+log = logging.getLogger("sagemill.alarms")
+
+MAX_ALARMS = 100_000
+DEFAULT_INTERVAL_SECONDS = 10.0
+
+Listener = Callable[[Resource], None]
+"""Told about every alarm that just changed state (the deployment engine listens)."""
+
+
+class AlarmEvaluator:
+    """Evaluates every alarm each tick; `evaluate_now` is what a test or the CLI calls directly."""
+
+    def __init__(
+        self,
+        store: Store,
+        metrics: MetricStore,
+        publish: Publish | None = None,
+        listeners: Sequence[Listener] = (),
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.publish = publish
+        self.listeners = list(listeners)
+
+    def tick(self, now: float) -> None:
+        alarms = self.store.due_resources(KIND, now, MAX_ALARMS)
+        alarms = [self._finish(a, now) for a in alarms]
+        metric_alarms = [a for a in alarms if alarm_records.alarm_type(a) != COMPOSITE_ALARM]
+        composites = [a for a in alarms if alarm_records.alarm_type(a) == COMPOSITE_ALARM]
+        states: dict[tuple[str, str], dict[str, Resource]] = defaultdict(dict)
+        for alarm, evaluation in self._evaluate_metric_alarms(metric_alarms, now):
+            alarm = self._apply(alarm, evaluation, now)
+            states[(alarm.key.account_id, alarm.key.region)][alarm.key.name] = alarm
+        for alarm in composites:
+            states[(alarm.key.account_id, alarm.key.region)][alarm.key.name] = alarm
+        for alarm in composites:
+            try:
+                evaluation = self._evaluate_composite(
+                    alarm, states[(alarm.key.account_id, alarm.key.region)], now
+                )
+            except (RuleError, KeyError, ValueError) as exc:
+                log.warning("composite alarm %s cannot be evaluated: %s", alarm.key.name, exc)
+                continue
+            updated = self._apply(alarm, evaluation, now)
+            states[(alarm.key.account_id, alarm.key.region)][alarm.key.name] = updated
+
+    def _finish(self, alarm: Resource, now: float) -> Resource:
+        if alarm.observed.get("pending"):
+            return alarm_records.finish_pending(self.store, self.metrics, alarm, self.publish, now)
+        return alarm
+
+    def _apply(self, alarm: Resource, evaluation: Evaluation, now: float) -> Resource:
+        if evaluation.state is None or evaluation.state.value == alarm.status:
+            return alarm
+        changed = alarm_records.change_state(
+            self.store, alarm, evaluation.state.value, evaluation.reason, evaluation.reason_data, now
+        )
+        if changed is None:
+            return alarm  # changed meanwhile (an update or SetAlarmState): the next tick sees it
+        finished = alarm_records.finish_pending(self.store, self.metrics, changed, self.publish, now)
+        for listener in self.listeners:
+            try:
+                listener(finished)
+            except Exception:
+                log.exception("alarm listener failed for %s", alarm.key.name)
+        return finished
+
+    def _evaluate_metric_alarms(
+        self, alarms: list[Resource], now: float
+    ) -> list[tuple[Resource, Evaluation]]:
+        end = int(now)
+        groups: dict[tuple[int, str, str | None, int], list[Resource]] = defaultdict(list)
+        out: list[tuple[Resource, Evaluation]] = []
+        for alarm in alarms:
+            try:
+                if alarm.desired.get("Metrics"):
+                    out.append((alarm, self._evaluate_math(alarm, end, now)))
+                    continue
+                criteria = criteria_of(alarm.desired)
+                span = evaluation_range(criteria.evaluation_periods) * criteria.period
+                groups[(criteria.period, criteria.statistic, criteria.unit, span)].append(alarm)
+            except (QueryError, KeyError, ValueError) as exc:
+                log.warning("alarm %s cannot be evaluated: %s", alarm.key.name, exc)
+        for (period, statistic, unit, span), members in groups.items():
+            keys = [_metric_key(a) for a in members]
+            start = end - span
+            rows = read_statistics(
+                self.metrics, list(dict.fromkeys(keys)), start, end, period, [statistic], unit
+            )
+            for alarm, key in zip(members, keys, strict=True):
+                by_start = {r.start: r for r in rows.get(key, [])}
+                points = []
+                extended = _low_sample_rule(alarm)
+                for k in range(span // period):
+                    t = start + k * period
+                    row = by_start.get(t)
+                    value = row.values.get(statistic) if row is not None else None
+                    count = row.summary.count if row is not None else 0.0
+                    low = extended is not None and value is not None and is_low_sample(extended, count)
+                    points.append(Datapoint(t, None if low else value, count, low_sample=low))
+                out.append(
+                    (alarm, evaluate(criteria_of(alarm.desired), points, AlarmState(alarm.status), now))
+                )
+        return out
+
+    def _evaluate_math(self, alarm: Resource, end: int, now: float) -> Evaluation:
+        criteria = criteria_of(alarm.desired)
+        span = evaluation_range(criteria.evaluation_periods) * criteria.period
+        start = end - span
+        results = run_queries(
+            self.metrics, alarm.key.account_id, alarm.key.region, alarm.desired["Metrics"], start, end
+        )
+        returned = [r for r in results if r.return_data]
+        values = (
+            dict(zip(returned[0].series.timestamps, returned[0].series.values, strict=True))
+            if returned
+            else {}
+        )
+        points = [
+            Datapoint(start + k * criteria.period, values.get(start + k * criteria.period))
+            for k in range(span // criteria.period)
+        ]
+        return evaluate(criteria, points, AlarmState(alarm.status), now)
+
+    def _evaluate_composite(self, alarm: Resource, peers: dict[str, Resource], now: float) -> Evaluation:
+        rule = parse_rule(alarm.desired["AlarmRule"])
+        by_ref: dict[str, AlarmState] = {}
+        children: list[Resource] = []
+        for ref in referenced_alarms(rule):
+            child = peers.get(ref.rsplit(":alarm:", 1)[-1])
+            if child is not None:
+                by_ref[ref] = AlarmState(child.status)
+                children.append(child)
+        verdict = evaluate_rule(rule, by_ref)
+        state = (
+            AlarmState.INSUFFICIENT_DATA
+            if verdict is None
+            else (AlarmState.ALARM if verdict else AlarmState.OK)
+        )
+        trigger = _latest_transition(children, state)
+        if trigger is None:
+            reason = f"Composite alarm rule evaluated to {state.value}."
+            data: dict[str, Any] = {"triggeringAlarms": []}
+        else:
+            when = float(trigger.observed.get("StateTransitionedTimestamp", trigger.updated_at))
+            stamp = datetime.fromtimestamp(when, UTC).strftime("%A %d %B, %Y %H:%M:%S UTC")
+            reason = f"{trigger.arn} transitioned to {trigger.status} at {stamp}"
+            data = {
+                "triggeringAlarms": [
+                    {
+                        "arn": trigger.arn,
+                        "state": {"value": trigger.status, "timestamp": alarm_records.iso(when)},
+                    }
+                ]
+            }
+        return Evaluation(state, reason, data)
+
+
+def _metric_key(alarm: Resource) -> MetricKey:
+    desired = alarm.desired
+    dimensions = tuple(sorted((d["Name"], d["Value"]) for d in desired.get("Dimensions") or []))
+    return MetricKey(
+        alarm.key.account_id, alarm.key.region, desired["Namespace"], desired["MetricName"], dimensions
+    )
+
+
+def _low_sample_rule(alarm: Resource) -> Any:
+    desired = alarm.desired
+    if desired.get("EvaluateLowSampleCountPercentile") != "ignore" or not desired.get("ExtendedStatistic"):
+        return None
+    return parse_extended_statistic(desired["ExtendedStatistic"])
+
+
+def _latest_transition(children: list[Resource], state: AlarmState) -> Resource | None:
+    relevant = [c for c in children if c.status == state.value] or children
+    if not relevant:
+        return None
+    return max(relevant, key=lambda c: float(c.observed.get("StateTransitionedTimestamp", c.updated_at)))

@@ -1,0 +1,1 @@
+"""Amazon SNS (query protocol): topics, subscriptions and Publish, delivered by control.notifications."""
