@@ -37,6 +37,8 @@ from sagemill.services.logs.writer import LogWriter
 from sagemill.services.s3 import provider as s3_provider
 from sagemill.services.sagemaker import endpoints, training_jobs
 from sagemill.services.sagemaker import provider as sagemaker_provider
+from sagemill.services.sagemaker.deployments import PREFIX as DEPLOYMENTS_PREFIX
+from sagemill.services.sagemaker.deployments import DeploymentControls
 from sagemill.services.sns import provider as sns_provider
 from sagemill.services.sns.links import PREFIX as SNS_LINKS_PREFIX
 from sagemill.services.sns.links import SnsLinks
@@ -81,6 +83,8 @@ class Application:
         self.object_store = open_object_store(settings)
         self.dispatcher.register("s3", s3_provider.operations(store, self.object_store, clock))
         authenticator = make_authenticator(settings, store, clock)
+        # /_sagemill/endpoints/{name}/deployment[/promote|abort|pause|resume], signed like SageMaker calls.
+        self.deployment_controls = DeploymentControls(store, authenticator, clock, self._wake_background)
         # The data plane: the reconciler publishes routes, InvokeEndpoint reads them (no DB per request).
         self.routes = RoutingTable()
         self.invocation_metrics = BucketingRecorder()
@@ -144,6 +148,9 @@ class Application:
         """Sagemill's own small HTTP API under /_sagemill/."""
         if scope["path"].startswith(SNS_LINKS_PREFIX):
             await self.sns_links(scope, receive, send)  # SubscribeURL / UnsubscribeURL: XML, as SNS answers
+            return
+        if scope["path"].startswith(DEPLOYMENTS_PREFIX):
+            await self.deployment_controls(scope, receive, send)  # SigV4-signed JSON (docs/deployments.md)
             return
         body: dict[str, Any]
         if scope["path"] == "/_sagemill/health":

@@ -4,7 +4,8 @@ Windows slide with the evaluation: at time `now` the latest period is [now - Per
 seconds), the one before it ends where that one starts, and so on over the evaluation range. Metric
 alarms of one (period, statistic, unit) are read together, so a tick costs a few SQL statements,
 not one per alarm. Composite alarms are decided after the metric alarms of the same tick, from
-their children's new states. Only transitions are written; see `metrics.alarm_records`.
+their children's new states. Only transitions are written, all of a tick's together: their states
+and pending records in one transaction, then their follow-ups in batches (`metrics.alarm_records`).
 """
 
 from __future__ import annotations
@@ -53,15 +54,20 @@ class AlarmEvaluator:
 
     def tick(self, now: float) -> None:
         alarms = self.store.due_resources(KIND, now, MAX_ALARMS)
-        alarms = [self._finish(a, now) for a in alarms]
+        # Follow-ups a crash left behind come first: a new transition would overwrite their record.
+        alarms = alarm_records.finish_all_pending(self.store, self.metrics, alarms, self.publish, now)
         metric_alarms = [a for a in alarms if alarm_records.alarm_type(a) != COMPOSITE_ALARM]
         composites = [a for a in alarms if alarm_records.alarm_type(a) == COMPOSITE_ALARM]
         states: dict[tuple[str, str], dict[str, Resource]] = defaultdict(dict)
+        changes: list[tuple[Resource, Resource]] = []  # (as read, in its new state)
         for alarm, evaluation in self._evaluate_metric_alarms(metric_alarms, now):
-            alarm = self._apply(alarm, evaluation, now)
+            alarm = self._transition(alarm, evaluation, now, changes)
             states[(alarm.key.account_id, alarm.key.region)][alarm.key.name] = alarm
         for alarm in composites:
             states[(alarm.key.account_id, alarm.key.region)][alarm.key.name] = alarm
+        # Composites see their children's new states before those are written, so that every
+        # transition of the tick goes in one transaction. A child whose write then loses a race (an
+        # update or SetAlarmState meanwhile) misleads its composites for one tick at most.
         for alarm in composites:
             try:
                 evaluation = self._evaluate_composite(
@@ -70,29 +76,35 @@ class AlarmEvaluator:
             except (RuleError, KeyError, ValueError) as exc:
                 log.warning("composite alarm %s cannot be evaluated: %s", alarm.key.name, exc)
                 continue
-            updated = self._apply(alarm, evaluation, now)
+            updated = self._transition(alarm, evaluation, now, changes)
             states[(alarm.key.account_id, alarm.key.region)][alarm.key.name] = updated
+        self._write(changes, now)
 
-    def _finish(self, alarm: Resource, now: float) -> Resource:
-        if alarm.observed.get("pending"):
-            return alarm_records.finish_pending(self.store, self.metrics, alarm, self.publish, now)
-        return alarm
-
-    def _apply(self, alarm: Resource, evaluation: Evaluation, now: float) -> Resource:
+    def _transition(
+        self, alarm: Resource, evaluation: Evaluation, now: float, changes: list[tuple[Resource, Resource]]
+    ) -> Resource:
+        """The alarm in its evaluated state, the change queued in `changes` when its value changes."""
         if evaluation.state is None or evaluation.state.value == alarm.status:
             return alarm
-        changed = alarm_records.change_state(
-            self.store, alarm, evaluation.state.value, evaluation.reason, evaluation.reason_data, now
+        changed = alarm_records.transition(
+            alarm, evaluation.state.value, evaluation.reason, evaluation.reason_data, now
         )
-        if changed is None:
-            return alarm  # changed meanwhile (an update or SetAlarmState): the next tick sees it
-        finished = alarm_records.finish_pending(self.store, self.metrics, changed, self.publish, now)
-        for listener in self.listeners:
-            try:
-                listener(finished)
-            except Exception:
-                log.exception("alarm listener failed for %s", alarm.key.name)
-        return finished
+        changes.append((alarm, changed))
+        return changed
+
+    def _write(self, changes: list[tuple[Resource, Resource]], now: float) -> None:
+        """The tick's transitions (each with its pending record) in one transaction, then their follow-ups."""
+        if not changes:
+            return
+        written = self.store.update_resources([(changed, alarm.version) for alarm, changed in changes])
+        # An alarm changed meanwhile (an update or SetAlarmState) is skipped: the next tick sees it.
+        stored = [w for w in written if w is not None]
+        for finished in alarm_records.finish_all_pending(self.store, self.metrics, stored, self.publish, now):
+            for listener in self.listeners:
+                try:
+                    listener(finished)
+                except Exception:
+                    log.exception("alarm listener failed for %s", finished.key.name)
 
     def _evaluate_metric_alarms(
         self, alarms: list[Resource], now: float
@@ -124,7 +136,7 @@ class AlarmEvaluator:
                     t = start + k * period
                     row = by_start.get(t)
                     value = row.values.get(statistic) if row is not None else None
-                    count = row.summary.count if row is not None else 0.0
+                    count = row.count if row is not None else 0.0
                     low = extended is not None and value is not None and is_low_sample(extended, count)
                     points.append(Datapoint(t, None if low else value, count, low_sample=low))
                 out.append(

@@ -11,8 +11,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from sagemill.control.log_shipping import LogSink, read_new_lines
+from sagemill.control.rolling import RollingDriver, alarm_reader, fleet_routes
 from sagemill.control.s3_uris import AccessProblem
 from sagemill.domain import deployment as rollouts
+from sagemill.domain import rolling_deployment
 from sagemill.domain.endpoints import (
     STABLE_SECONDS,
     EndpointState,
@@ -27,15 +29,14 @@ from sagemill.domain.endpoints import (
 )
 from sagemill.domain.endpoints import fail as fail_endpoint
 from sagemill.domain.errors import NotFound, VersionConflict
-from sagemill.domain.resources import Resource, ResourceKey
+from sagemill.domain.resources import Resource
 from sagemill.executors.archives import UnsafeArchive
 from sagemill.executors.base import Executor, WorkerPhase, WorkerSpec
-from sagemill.metrics.alarm_records import KIND as ALARM_KIND
 from sagemill.metrics.invocations import EndpointRef
 from sagemill.objectstore.base import ObjectStore
 from sagemill.serving import instances as inst
 from sagemill.serving.deploy import DeployProblem, plan_fleet
-from sagemill.serving.router import Backend, EndpointRoute, RoutingTable, VariantRoute
+from sagemill.serving.router import Backend, EndpointRoute, RoutingTable
 from sagemill.store.base import Store
 
 log = logging.getLogger("sagemill.control.endpoints")
@@ -79,6 +80,13 @@ class EndpointReconciler:
         self.max_ping_failures = max_ping_failures
         self.startup_timeout = startup_timeout
         self._ended: set[Path] = set()  # worker dirs seen ended: the orphan sweep skips them
+        self.rolling = RollingDriver(  # RollingUpdatePolicy deployments: control/rolling.py
+            watch=self._watch_all,
+            retire=self._retire,
+            plan=self._plan,
+            alarm_states=lambda resource: alarm_reader(self.store, resource),
+            startup_timeout=startup_timeout,
+        )
 
     def tick(self, now: float) -> None:
         for resource in self.store.due_resources(KIND, now, 100):
@@ -104,7 +112,7 @@ class EndpointReconciler:
             state = self._creating(resource, state, now)
         else:
             state = self._serving(resource, state, now)
-        settled = state.status is E.IN_SERVICE and not state.retiring
+        settled = state.status in (E.IN_SERVICE, E.UPDATE_ROLLBACK_FAILED) and not state.retiring
         next_at = None if state.status is E.FAILED else now + (HEALTH_SECONDS if settled else POLL_SECONDS)
         self._sweep_orphans(resource, state)
         self._save(resource, state, next_at, now)
@@ -131,6 +139,8 @@ class EndpointReconciler:
         return state
 
     def _serving(self, resource: Resource, state: EndpointState, now: float) -> EndpointState:
+        if rolling_deployment.is_rolling(state):
+            return self.rolling.serve(resource, state, now)
         fleet, _ = self._watch_all(resource, state.fleet, now, replace_dead=True)
         # Weights apply at once; capacities as instances come up or go.
         fleet = tuple(replace(v, current_weight=v.desired_weight) for v in fleet)
@@ -153,7 +163,7 @@ class EndpointReconciler:
         if failure:
             return self._roll_back(resource, state, failure)
         if state.extra.get(rollouts.DEPLOYMENT) is not None:
-            alarms = self._alarm_states(resource)
+            alarms = alarm_reader(self.store, resource)
             if all(v.complete for v in pending):
                 state, outcome = rollouts.advance(state, now, alarms)
             else:
@@ -194,17 +204,6 @@ class EndpointReconciler:
             pending_since=None,
             failure_reason=reason[:1024],
         )
-
-    def _alarm_states(self, resource: Resource) -> rollouts.AlarmStates:
-        def read(names: list[str]) -> dict[str, str]:
-            key = resource.key
-            found = {}
-            for name in names:
-                alarm = self.store.get_resource(ResourceKey(key.account_id, key.region, ALARM_KIND, name))
-                found[name] = alarm.status if alarm is not None else ""
-            return found
-
-        return read
 
     def _retire(self, resource: Resource, retiring: tuple[Variant, ...]) -> tuple[Variant, ...]:
         """Stop retired variants once no request is in flight on them."""
@@ -395,24 +394,8 @@ class EndpointReconciler:
         if not state.serving:
             self.routes.remove(key.account_id, key.region, key.name)
             return
-        share = rollouts.green_weight(state) if state.pending else 0.0
-        green = {v.name: v for v in state.pending} if share > 0 else {}
-        variants: list[VariantRoute] = []
-        for v in state.fleet:
-            new = green.pop(v.name, None)
-            blue_share = 1.0 - share if new is not None else 1.0
-            if blue_share > 0:
-                variants.append(VariantRoute(v.name, v.current_weight * blue_share, _backends(v)))
-            if new is not None:
-                weight = v.current_weight * share
-                variants.append(VariantRoute(v.name, weight, _backends(new), state.pending_config))
-        # New variant names of the pending config take their share of traffic as it shifts.
-        variants += [
-            VariantRoute(v.name, v.desired_weight * share, _backends(v), state.pending_config)
-            for v in green.values()
-        ]
         ref = EndpointRef(key.account_id, key.region, key.name)
-        self.routes.publish(EndpointRoute(ref, state.config_name, tuple(variants)))
+        self.routes.publish(EndpointRoute(ref, state.config_name, fleet_routes(state)))
 
     def _fail_safely(self, resource: Resource, now: float, reason: str) -> None:
         fresh = self.store.get_resource(resource.key)
@@ -436,7 +419,3 @@ class EndpointReconciler:
 
     def _worker_dir(self, resource: Resource, instance_id: str) -> Path:
         return self._endpoint_dir(resource) / "instances" / instance_id / "worker"
-
-
-def _backends(variant: Variant) -> tuple[Backend, ...]:
-    return tuple(Backend(i.instance_id, inst.HOST, i.port) for i in variant.ready)

@@ -28,6 +28,8 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import accumulate
+from operator import itemgetter
 
 BASIC_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 
@@ -114,6 +116,11 @@ class ExtendedStatistic:
 
     def compute(self, values: Sequence[tuple[float, float]]) -> float | None:
         """The statistic over ``(value, weight)`` samples, any order; None: no samples or none kept."""
+        if self.kind == "p":
+            assert isinstance(self.upper, Fraction)
+            whole = _whole_percentile(values, self.upper)
+            if not isinstance(whole, _NotWhole):
+                return whole
         dist = _Distribution(values)
         if dist.total <= 0:
             return None
@@ -136,6 +143,21 @@ class ExtendedStatistic:
         if self.kind == "TS":
             return total
         return total / mass if mass > 0 else None
+
+    def from_extremes(self, count: int, lowest: float, highest: float) -> float | None:
+        """The statistic over ``count`` samples of weight one with these least and greatest values, when
+        those decide it: a percentile whose nearest rank is the first or the last (p99 of fewer than 100
+        samples is their maximum). None when the values in between are needed.
+        """
+        if self.kind != "p" or count <= 0:
+            return None
+        assert isinstance(self.upper, Fraction)
+        if self.upper <= 0:
+            return lowest
+        rank = math.ceil(self.upper * count)  # exact: a Fraction times an int
+        if rank >= count:
+            return highest
+        return lowest if rank <= 1 else None
 
 
 def parse_extended_statistic(text: str) -> ExtendedStatistic:
@@ -218,6 +240,48 @@ def _value_bound(text: str, bound: str) -> float | None:
     if _VALUE_BOUND.fullmatch(bound) is None:
         raise StatisticError(f"The extended statistic {text} is not valid: {bound!r} is not a number.")
     return float(bound)
+
+
+class _NotWhole:
+    """`_whole_percentile` cannot answer: a weight is not a positive whole number."""
+
+
+_NOT_WHOLE = _NotWhole()
+_EXACT_INTEGERS = float(2**53)  # every whole number up to here is a float, so sums of them are exact
+_BY_VALUE = itemgetter(0)
+
+
+def _whole_percentile(samples: Sequence[tuple[float, float]], p: Fraction) -> float | _NotWhole | None:
+    """The nearest-rank percentile in floats, when every weight is a positive whole number.
+
+    Such weights are what PutMetricData sends (Values, Counts of whole numbers) and what percentiles
+    nearly always read. Their running sums are then exact in any order, so this answers exactly as
+    `_Distribution.percentile` does, without merging equal values or comparing Fractions; a period's
+    samples take a few C-level passes here instead of a Python loop over each.
+    """
+    if not samples:
+        return None
+    ordered = sorted(samples, key=_BY_VALUE)  # stable: equal values keep the order they came in
+    weights = [weight for _, weight in ordered]
+    try:
+        whole = min(weights) > 0 and all(map(float.is_integer, weights))
+    except TypeError:  # a weight that is not a float (an int, a Fraction): the exact path takes any
+        return _NOT_WHOLE
+    if not whole:
+        return _NOT_WHOLE
+    cumulative = list(accumulate(weights))
+    total = cumulative[-1]
+    if total >= _EXACT_INTEGERS:
+        return _NOT_WHOLE
+    if p <= 0:
+        return ordered[0][0]
+    # The first value whose cumulative weight reaches p * total: with whole sums, ceil(p * total).
+    target = -(-p.numerator * int(total) // p.denominator)
+    i = bisect_left(cumulative, target)
+    # As `_Distribution` answers with the first of equal values to arrive (0.0 and -0.0 are equal).
+    while i > 0 and ordered[i - 1][0] == ordered[i][0]:
+        i -= 1
+    return ordered[i][0]
 
 
 class _Distribution:

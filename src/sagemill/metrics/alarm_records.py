@@ -5,13 +5,18 @@ wire names it, `status` its StateValue, `observed` the rest of its state. A stat
 first, together with a `pending` record of what must follow (history item, actions); `finish_pending`
 does those and clears the record. A crash in between leaves the record, and the next tick finishes it:
 history is never duplicated (items have stable ids), an action may run twice (SNS is at-least-once).
+
+The evaluator changes many alarms per tick, so every step also comes batched: `transition` builds a
+change that the caller writes with its others in one transaction (`Store.update_resources`), and
+`finish_all_pending` appends all their history in one call and clears all their records in one
+transaction. Three commits per tick instead of three per transition; the guarantees are the same.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -68,16 +73,15 @@ def history_item(
     )
 
 
-def change_state(
-    store: Store,
+def transition(
     alarm: Resource,
     state: str,
     reason: str,
     reason_data: dict[str, Any] | None,
     now: float,
     forced: bool = False,
-) -> Resource | None:
-    """Write a new state (and the pending follow-up when the value changes); None on a lost race."""
+) -> Resource:
+    """The alarm in a new state, not yet written; with the pending follow-up when the value changes."""
     observed = dict(alarm.observed)
     old_state, old_reason = alarm.status, alarm.status_reason
     observed["StateReasonData"] = json.dumps(reason_data, separators=(",", ":")) if reason_data else None
@@ -93,9 +97,23 @@ def change_state(
             "new": {"stateValue": state, "stateReason": reason, "stateReasonData": reason_data},
             "forced": forced,
         }
-    updated = replace(alarm, status=state, status_reason=reason, observed=observed, updated_at=now)
+    return replace(alarm, status=state, status_reason=reason, observed=observed, updated_at=now)
+
+
+def change_state(
+    store: Store,
+    alarm: Resource,
+    state: str,
+    reason: str,
+    reason_data: dict[str, Any] | None,
+    now: float,
+    forced: bool = False,
+) -> Resource | None:
+    """Write a new state (and the pending follow-up when the value changes); None on a lost race."""
     try:
-        return store.update_resource(updated, alarm.version)
+        return store.update_resource(
+            transition(alarm, state, reason, reason_data, now, forced), alarm.version
+        )
     except (VersionConflict, NotFound):
         return None
 
@@ -104,23 +122,57 @@ def finish_pending(
     store: Store, metrics: MetricStore, alarm: Resource, publish: Publish | None, now: float
 ) -> Resource:
     """History item and actions of the last transition, then the pending record cleared."""
-    pending = alarm.observed.get("pending")
-    if not pending:
-        return alarm
-    old, new = pending["old"], pending["new"]
-    seq = pending["seq"]
-    items = [
-        history_item(
-            alarm,
-            f"{alarm.arn}#{seq}",
-            pending["when"],
-            "StateUpdate",
-            f"Alarm updated from {old['stateValue']} to {new['stateValue']}",
-            {"version": "1.0", "oldState": old, "newState": _without_none(new)},
-        )
+    return finish_all_pending(store, metrics, [alarm], publish, now)[0]
+
+
+def finish_all_pending(
+    store: Store, metrics: MetricStore, alarms: Sequence[Resource], publish: Publish | None, now: float
+) -> list[Resource]:
+    """`finish_pending` for many alarms: one append of all their StateUpdate items, their actions (and
+    one append of the actions' items), then one transaction clearing every record. Each alarm comes
+    back as stored after that; one that changed meanwhile comes back as given, its record left for the
+    next tick to finish again.
+    """
+    finishing = [(position, alarm) for position, alarm in enumerate(alarms) if alarm.observed.get("pending")]
+    if not finishing:
+        return list(alarms)
+    # The state changes are in the history before any notification about them goes out.
+    metrics.append_history([_state_update_item(alarm, alarm.observed["pending"]) for _, alarm in finishing])
+    actions: list[AlarmHistoryItem] = []
+    for _, alarm in finishing:
+        actions += _run_actions(alarm, alarm.observed["pending"], publish, now)
+    if actions:
+        metrics.append_history(actions)
+    # Records go last: a crash before this finishes them again, without duplicating history.
+    clears = [
+        (replace(alarm, observed={k: v for k, v in alarm.observed.items() if k != "pending"}), alarm.version)
+        for _, alarm in finishing
     ]
-    actions = _actions_for(alarm, new["stateValue"])
-    for index, action in enumerate(actions):
+    finished = list(alarms)
+    for (position, _), cleared in zip(finishing, store.update_resources(clears), strict=True):
+        if cleared is not None:
+            finished[position] = cleared
+    return finished
+
+
+def _state_update_item(alarm: Resource, pending: dict[str, Any]) -> AlarmHistoryItem:
+    old, new = pending["old"], pending["new"]
+    return history_item(
+        alarm,
+        f"{alarm.arn}#{pending['seq']}",
+        pending["when"],
+        "StateUpdate",
+        f"Alarm updated from {old['stateValue']} to {new['stateValue']}",
+        {"version": "1.0", "oldState": old, "newState": _without_none(new)},
+    )
+
+
+def _run_actions(
+    alarm: Resource, pending: dict[str, Any], publish: Publish | None, now: float
+) -> list[AlarmHistoryItem]:
+    """Run the actions of the pending transition; the history item of each."""
+    items = []
+    for index, action in enumerate(_actions_for(alarm, pending["new"]["stateValue"])):
         ok, detail = _run_action(alarm, action, pending, publish)
         summary = (
             f"Successfully executed action {action}" if ok else f"Failed to execute action {action}. {detail}"
@@ -130,13 +182,9 @@ def finish_pending(
         data["stateUpdateTimestamp"] = int(pending["when"] * 1000)
         if ok:
             data["publishedMessage"] = detail
-        items.append(history_item(alarm, f"{alarm.arn}#{seq}#a{index}", now, "Action", summary, data))
-    metrics.append_history(items)
-    observed = {k: v for k, v in alarm.observed.items() if k != "pending"}
-    try:
-        return store.update_resource(replace(alarm, observed=observed), alarm.version)
-    except (VersionConflict, NotFound):
-        return alarm
+        item_id = f"{alarm.arn}#{pending['seq']}#a{index}"
+        items.append(history_item(alarm, item_id, now, "Action", summary, data))
+    return items
 
 
 def _without_none(state: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,11 @@ _FORWARDED = (
     "x-amzn-sagemaker-inference-id",
     "x-amzn-sagemaker-target-model",
 )
+# The sticky key of a request: its session id (not the NEW_SESSION request that opens one), else its
+# inference id. During a deployment, requests with one key stay on one fleet (serving/router.py).
+_SESSION = "x-amzn-sagemaker-session-id"
+_INFERENCE_ID = "x-amzn-sagemaker-inference-id"
+_NEW_SESSION = "NEW_SESSION"
 
 
 class _Error(Exception):
@@ -142,19 +147,22 @@ class InvokeEndpoint:
     def _too_large(self) -> _Error:
         return _Error("ValidationError", f"HTTP content length exceeded {self.max_payload} bytes.", 413)
 
-    def _variant(self, route: EndpointRoute, target: str) -> VariantRoute:
+    def _variant(self, route: EndpointRoute, target: str, sticky_key: str = "") -> VariantRoute:
         if target:
-            fleets = route.fleets(target)
-            if not fleets:
+            pair = route.split.get(target) if route.split else None
+            if pair is not None:  # the variant a deployment is shifting: one of its two fleets
+                return self.table.pick_fleet(pair, sticky_key)
+            variant = route.variant(target)
+            if variant is None:
                 raise _Error(
                     "ValidationError",
                     f"The variant {target} of endpoint {route.endpoint.name} of account "
                     f"{route.endpoint.account_id} is not found.",
                     400,
                 )
-            return self.table.pick_fleet(fleets)
+            return variant
         try:
-            return self.table.pick_variant(route)
+            return self.table.pick_variant(route, sticky_key)
         except NoBackend as exc:
             raise _Error("ServiceUnavailable", str(exc), 503) from exc
 
@@ -167,7 +175,9 @@ class InvokeEndpoint:
         request_id: str,
         send: Send,
     ) -> None:
-        variant = self._variant(route, headers.get("x-amzn-sagemaker-target-variant", ""))
+        session = headers.get(_SESSION, "")
+        sticky = session if session and session != _NEW_SESSION else headers.get(_INFERENCE_ID, "")
+        variant = self._variant(route, headers.get("x-amzn-sagemaker-target-variant", ""), sticky)
         forwarded = [(n, headers[n]) for n in _FORWARDED if n in headers]
         tried: Backend | None = None
         for _attempt in range(2):

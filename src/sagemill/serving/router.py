@@ -1,16 +1,19 @@
 """The in-memory routing table: endpoint → variants with weights → ready instances, and the picking rules.
 
 The reconciler (a background thread) publishes whole immutable `EndpointRoute`s; the event loop only
-reads them, so a lookup is one dict access with no lock and no database.
+reads them, so a lookup is one dict access with no lock and no database. While a deployment splits a
+variant into two fleets, a request with a sticky key (its session or inference id) stays on one fleet for
+the whole rollout: green iff the key's hash bucket lies below green's share (domain/rollout.py).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sagemill.domain.endpoints import choose_weighted
+from sagemill.domain.rollout import routes_to_green
 from sagemill.metrics.invocations import EndpointRef
 
 
@@ -39,6 +42,17 @@ class EndpointRoute:
     endpoint: EndpointRef
     config_name: str
     variants: tuple[VariantRoute, ...]
+    split: dict[str, tuple[VariantRoute, VariantRoute]] = field(init=False, repr=False, compare=False)
+    """(blue, green) of each variant served by two fleets; empty outside a deployment (computed once)."""
+
+    def __post_init__(self) -> None:
+        split: dict[str, tuple[VariantRoute, VariantRoute]] = {}
+        if len({v.name for v in self.variants}) < len(self.variants):
+            for name in {v.name for v in self.variants}:
+                fleets = self.fleets(name)
+                if len(fleets) == 2:
+                    split[name] = _blue_green(fleets)
+        object.__setattr__(self, "split", split)
 
     def variant(self, name: str) -> VariantRoute | None:
         for variant in self.variants:
@@ -49,6 +63,12 @@ class EndpointRoute:
     def fleets(self, name: str) -> tuple[VariantRoute, ...]:
         """Every route of a variant: two while a deployment shifts its traffic, one otherwise."""
         return tuple(v for v in self.variants if v.name == name)
+
+
+def _blue_green(fleets: tuple[VariantRoute, ...]) -> tuple[VariantRoute, VariantRoute]:
+    """(blue, green): green is the fleet of the pending config (its `config_name` is set)."""
+    first, second = fleets
+    return (second, first) if first.config_name and not second.config_name else (first, second)
 
 
 class NoBackend(Exception):
@@ -80,18 +100,28 @@ class RoutingTable:
     def routes(self) -> list[EndpointRoute]:
         return list(self._routes.values())
 
-    def pick_variant(self, route: EndpointRoute) -> VariantRoute:
+    def pick_variant(self, route: EndpointRoute, sticky_key: str = "") -> VariantRoute:
+        """A variant by weight; with a sticky key, its fleet by the key's bucket while it has two."""
         index = choose_weighted([v.weight if v.backends else 0.0 for v in route.variants], self._rand())
         if index < 0:
             raise NoBackend(
                 f"Endpoint {route.endpoint.name} has no variant with traffic and a ready instance."
             )
-        return route.variants[index]
+        chosen = route.variants[index]
+        if sticky_key and route.split:
+            pair = route.split.get(chosen.name)
+            if pair is not None:
+                return _sticky(pair, sticky_key) or chosen
+        return chosen
 
-    def pick_fleet(self, fleets: tuple[VariantRoute, ...]) -> VariantRoute:
-        """One fleet of a targeted variant, by the deployment's traffic split."""
+    def pick_fleet(self, fleets: tuple[VariantRoute, ...], sticky_key: str = "") -> VariantRoute:
+        """One fleet of a targeted variant: by the sticky key's bucket, else by the traffic split."""
         if len(fleets) == 1:
             return fleets[0]
+        if sticky_key and len(fleets) == 2:
+            chosen = _sticky(_blue_green(fleets), sticky_key)
+            if chosen is not None:
+                return chosen
         index = choose_weighted([v.weight if v.backends else 0.0 for v in fleets], self._rand())
         return fleets[max(index, 0)]
 
@@ -119,3 +149,16 @@ class RoutingTable:
 
     def in_flight(self, backend: Backend) -> int:
         return self._in_flight.get(backend, 0)
+
+
+def _sticky(pair: tuple[VariantRoute, VariantRoute], key: str) -> VariantRoute | None:
+    """The key's fleet: green iff routes_to_green(key, green's share); None when neither has traffic.
+
+    A fleet without a ready instance hands its keys to the other one (rather than failing them).
+    """
+    blue, green = pair
+    total = blue.weight + green.weight
+    if total <= 0:
+        return None
+    chosen, other = (green, blue) if routes_to_green(key, green.weight / total) else (blue, green)
+    return chosen if chosen.backends or not other.backends else other

@@ -5,12 +5,14 @@ Contract, for every adapter:
 - Methods are thread-safe; callers share one Store across request threads and reconcilers.
 - `create_resource` raises AlreadyExists when the (account, region, kind, name) key is taken —
   also when two callers race; `update_resource` raises VersionConflict when the row's version is
-  not the one the caller read, and NotFound when the row is gone.
+  not the one the caller read, and NotFound when the row is gone. `update_resources` writes a batch
+  in one transaction, item by item in order, skipping (None) each item that either would raise.
 - Deleting a resource deletes its tags in the same transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from sagemill.domain.resources import (
@@ -34,6 +36,15 @@ class Store(Protocol):
 
     def update_resource(self, resource: Resource, expected_version: int) -> Resource:
         """Write `resource` if the stored version is `expected_version`; returns the row at version+1."""
+        ...
+
+    def update_resources(self, items: Sequence[tuple[Resource, int]]) -> list[Resource | None]:
+        """`update_resource` for each (resource, expected_version), in order, all in one transaction.
+
+        An item whose row is gone or not at its expected version is skipped and reads None; the others
+        are written and read back at version+1. One commit for the batch is what makes it cheaper than
+        as many `update_resource` calls.
+        """
         ...
 
     def delete_resource(self, key: ResourceKey) -> bool: ...

@@ -62,6 +62,22 @@ class Aggregate:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueRange:
+    """What one period's samples tell percentiles without being read one by one; `start`, `count` and
+    `unit` as in Aggregate."""
+
+    start: int
+    count: float
+    unit: str
+    singles: bool
+    """Every sample of the period has a known value and stands for one observation (count 1)."""
+    lowest: float | None
+    """The least known value; None when no sample of the period has one."""
+    highest: float | None
+    """The greatest known value; None when no sample of the period has one."""
+
+
+@dataclass(frozen=True, slots=True)
 class MetricFilter:
     """ListMetrics: every given field must match; a dimension filter with value None matches any value."""
 
@@ -121,6 +137,15 @@ class MetricStore(Protocol):
         Periods are [start + k*period, start + (k+1)*period) within [start, end). Keys without
         samples in the range map to an empty list (or are absent). With `unit=None` samples of every
         unit combine and the Aggregate's unit is that of one of them.
+        """
+        ...
+
+    def value_ranges(
+        self, keys: Sequence[MetricKey], start: int, end: int, period: int, unit: str | None = None
+    ) -> Mapping[MetricKey, list[ValueRange]]:
+        """Per key, one ValueRange per period that holds samples, ordered by start; periods and units as
+        in `aggregate`. As cheap as `aggregate`: a percentile whose nearest rank is a period's first or
+        last sample (p99 of fewer than 100 single values) needs no `percentile_values` then.
         """
         ...
 

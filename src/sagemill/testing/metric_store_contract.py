@@ -17,6 +17,7 @@ from sagemill.store.metrics import (
     MetricKey,
     MetricStore,
     Sample,
+    ValueRange,
 )
 from sagemill.testing.store_contract import race
 
@@ -183,6 +184,75 @@ class MetricStoreContract:
         ]
         assert metric_store.percentile_values(key, T0, T0 + 10, "Bytes") == []
         assert metric_store.percentile_values(mkey("Absent"), T0, T0 + 10) == []
+
+    def test_percentile_values_come_back_as_ints_and_exact_floats(self, metric_store: MetricStore) -> None:
+        key = mkey("ModelLatency")
+        metric_store.put_samples(
+            [(key, one(T0, 0.1 + 0.2)), (key, Sample(T0 + 1, 3.0, 3e-300, 1e-300, 1e-300, 1e-300))]
+        )
+        rows = metric_store.percentile_values(key, T0, T0 + 2)
+        assert rows == [(T0, 0.1 + 0.2, 1.0), (T0 + 1, 1e-300, 3.0)]
+        assert [tuple(type(x) for x in row) for row in rows] == [(int, float, float)] * 2
+
+    def test_value_ranges_tell_singles_and_the_extremes_of_known_values(
+        self, metric_store: MetricStore
+    ) -> None:
+        key = mkey("ModelLatency")
+        metric_store.put_samples(
+            [
+                # [T0, T0 + 60): single values only, two of them in one second.
+                (key, one(T0, 5.0)),
+                (key, one(T0 + 1, -2.5)),
+                (key, one(T0 + 1, 9.0)),
+                # [T0 + 60, T0 + 120): a value that stands for four observations (Values and Counts).
+                (key, Sample(T0 + 61, 4.0, 8.0, 2.0, 2.0, 2.0)),
+                (key, one(T0 + 62, 7.0)),
+                # [T0 + 120, T0 + 180): a statistic set of one observation: no known value.
+                (key, Sample(T0 + 121, 1.0, 3.0, 3.0, 3.0, None)),
+                # [T0 + 180, T0 + 240): a single value beside a statistic set.
+                (key, one(T0 + 181, 4.0)),
+                (key, Sample(T0 + 182, 2.0, 1.0, 0.0, 1.0, None)),
+                # [T0 + 300, T0 + 360): outside the range read below.
+                (key, one(T0 + 300, 1.0)),
+            ]
+        )
+        found = metric_store.value_ranges([key], T0, T0 + 300, 60)[key]
+        assert found == [
+            ValueRange(T0, 3.0, "None", True, -2.5, 9.0),
+            ValueRange(T0 + 60, 5.0, "None", False, 2.0, 7.0),
+            ValueRange(T0 + 120, 1.0, "None", False, None, None),
+            ValueRange(T0 + 180, 3.0, "None", False, 4.0, 4.0),
+        ]
+        # The same periods and counts as `aggregate`.
+        assert [(r.start, r.count) for r in found] == [
+            (a[0], a[1]) for a in aggregates(metric_store, key, T0, T0 + 300, 60)
+        ]
+        assert metric_store.value_ranges([key], T0, T0, 60)[key] == []
+
+    def test_value_ranges_read_one_unit_many_keys_and_long_ranges(self, metric_store: MetricStore) -> None:
+        keys = [mkey("Latency", (("Host", f"h{i}"),)) for i in range(3)]
+        metric_store.put_samples(
+            [
+                (keys[0], one(T0, 1.0, "Seconds")),
+                (keys[0], one(T0 + 1, 500.0, "Milliseconds")),
+                (keys[1], one(T0 + 2, 3.0, "Seconds")),
+                (keys[1], one(T0 + 5 * DAY, 4.0, "Seconds")),
+            ]
+        )
+        absent = mkey("Absent")
+        found = metric_store.value_ranges([*keys, absent], T0, T0 + 60, 60, "Seconds")
+        assert found[keys[0]] == [ValueRange(T0, 1.0, "Seconds", True, 1.0, 1.0)]
+        assert found[keys[1]] == [ValueRange(T0, 1.0, "Seconds", True, 3.0, 3.0)]
+        assert not found.get(keys[2]) and not found.get(absent)
+        [both] = metric_store.value_ranges([keys[0]], T0, T0 + 60, 60)[keys[0]]
+        assert (both.count, both.singles, both.lowest, both.highest) == (2.0, True, 1.0, 500.0)
+        # More periods than a week of minutes: the same answers by another way on some backends.
+        long = metric_store.value_ranges([keys[1]], T0, T0 + 6 * DAY, 1)[keys[1]]
+        assert long == [
+            ValueRange(T0 + 2, 1.0, "Seconds", True, 3.0, 3.0),
+            ValueRange(T0 + 5 * DAY, 1.0, "Seconds", True, 4.0, 4.0),
+        ]
+        assert dict(metric_store.value_ranges([], T0, T0 + 60, 60)) == {}
 
     def test_concurrent_puts_create_one_metric(self, metric_store: MetricStore) -> None:
         keys = [mkey("Racing"), mkey("Racing", (("Host", "a"), ("Zone", "z")))]

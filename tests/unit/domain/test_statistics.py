@@ -6,7 +6,7 @@ import math
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sagemill.domain.statistics import (
@@ -15,6 +15,7 @@ from sagemill.domain.statistics import (
     ExtendedStatistic,
     StatisticError,
     Summary,
+    _Distribution,
     basic_statistic,
     is_low_sample,
     parse_extended_statistic,
@@ -333,3 +334,64 @@ def test_low_sample_threshold(text: str, needed: int) -> None:
 def test_low_sample_never_for_extremes_or_other_statistics() -> None:
     for text in ("p0", "p100", "tm99", "TC(1:2)", "IQM", "PR(:3)"):
         assert not is_low_sample(parse_extended_statistic(text), 1)
+
+
+# -- the whole-weight percentile path against the exact one ----------------------------------------
+
+
+def percentile_text(hundredths: int) -> str:
+    return "p100" if hundredths == 10_000 else f"p{hundredths // 100}.{hundredths % 100:02d}"
+
+
+def same_float(a: float | None, b: float | None) -> bool:
+    """Equal and of the same sign: 0.0 and -0.0 are told apart."""
+    if a is None or b is None:
+        return a is b
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+# Few distinct values, so that ties (and 0.0 beside -0.0) are common, or any finite float at all.
+values_st = st.one_of(st.sampled_from([-2.5, -0.0, 0.0, 1.0, 3.0, 1e300]), st.floats(allow_nan=False))
+weights_st = st.one_of(
+    st.integers(1, 5).map(float),
+    st.integers(1, 2**60).map(float),  # past 2**53 the float path must step aside
+    st.floats(min_value=0.0, max_value=10.0),  # fractions and zero: the exact path's
+)
+
+
+@settings(max_examples=500)
+@given(st.lists(st.tuples(values_st, weights_st), max_size=40), st.integers(0, 10_000))
+@example([(0.0, 1.0), (-0.0, 1.0)], 10_000)  # the answer is the first of equal values to arrive
+@example([(5.0, 2.0**53), (1.0, 1.0)], 5_000)  # a total past 2**53
+def test_whole_weight_percentiles_equal_the_exact_ones(
+    samples: list[tuple[float, float]], hundredths: int
+) -> None:
+    stat = parse_extended_statistic(percentile_text(hundredths))
+    assert isinstance(stat.upper, Fraction)
+    exact = _Distribution(samples)
+    expected = exact.percentile(stat.upper) if exact.total > 0 else None
+    assert same_float(stat.compute(samples), expected)
+
+
+@given(st.lists(st.floats(allow_nan=False), min_size=1, max_size=300), st.integers(0, 10_000))
+def test_extremes_decide_a_percentile_exactly_as_the_samples_do(values: list[float], hundredths: int) -> None:
+    stat = parse_extended_statistic(percentile_text(hundredths))
+    decided = stat.from_extremes(len(values), min(values), max(values))
+    if decided is not None:
+        assert decided == stat.compute([(v, 1.0) for v in values])
+
+
+def test_extremes_decide_only_the_first_and_last_ranks() -> None:
+    p99 = parse_extended_statistic("p99")
+    assert p99.from_extremes(99, 1.0, 9.0) == 9.0
+    assert p99.from_extremes(100, 1.0, 9.0) is None  # the 99th of 100
+    assert p99.from_extremes(1, 4.0, 4.0) == 4.0
+    assert parse_extended_statistic("p1").from_extremes(100, 1.0, 9.0) == 1.0
+    assert parse_extended_statistic("p1").from_extremes(101, 1.0, 9.0) is None
+    assert parse_extended_statistic("p0").from_extremes(10**6, 1.0, 9.0) == 1.0
+    assert parse_extended_statistic("p100").from_extremes(10**6, 1.0, 9.0) == 9.0
+    assert parse_extended_statistic("p50").from_extremes(2, 1.0, 9.0) == 1.0
+    assert parse_extended_statistic("p50").from_extremes(3, 1.0, 9.0) is None
+    for text in ("tm99", "IQM", "PR(:3)", "TC(1:2)"):
+        assert parse_extended_statistic(text).from_extremes(5, 1.0, 9.0) is None
+    assert p99.from_extremes(0, 1.0, 9.0) is None

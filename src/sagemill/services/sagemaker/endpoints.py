@@ -3,9 +3,11 @@
 The API writes the desired endpoint and returns; control/endpoints.py brings its fleet up.
 
 LIMITATIONS:
-- DeploymentConfig: blue/green (ALL_AT_ONCE, CANARY, LINEAR) with auto-rollback alarms is run by
-  control/rollouts.py; RollingUpdatePolicy is refused (not implemented yet). Without a config the
+- DeploymentConfig: blue/green (ALL_AT_ONCE, CANARY, LINEAR) with auto-rollback alarms is walked by
+  domain/deployment.py, RollingUpdatePolicy by domain/rolling_deployment.py. Without a config the
   new fleet comes up and becomes healthy before traffic moves to it all at once.
+- RollingUpdatePolicy is refused for endpoints (or endpoint configs) with more than one production variant,
+  as SageMaker excludes them, and for a new config that renames the variant.
 - Alarm names in AutoRollbackConfiguration must exist when the update is accepted (our decision).
 - RetainAllVariantProperties / ExcludeRetainedVariantProperties are accepted and ignored.
 - Serverless variants, shadow variants, data capture and async inference are not served.
@@ -185,9 +187,11 @@ def operations(
             check_deployment_config(config, counts)
         except DeploymentConfigError as exc:
             raise validation(str(exc)) from exc
-        if config.get("RollingUpdatePolicy"):
+        if config.get("RollingUpdatePolicy") and len(counts) > 1:
             raise validation(
-                "RollingUpdatePolicy is not supported by this Sagemill server yet; use BlueGreenUpdatePolicy."
+                "RollingUpdatePolicy is not supported for endpoints with more than one production variant "
+                f"(endpoint configuration {endpoint_config.key.name} has {len(counts)}); "
+                "use BlueGreenUpdatePolicy."
             )
         names = [a["AlarmName"] for a in (config.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
         missing = [
@@ -198,6 +202,22 @@ def operations(
         if missing:
             raise validation(
                 f"The alarm(s) [{', '.join(missing)}] in AutoRollbackConfiguration do not exist."
+            )
+
+    def check_rolling_variants(state: EndpointState, endpoint_config: Resource) -> None:
+        """A rolling update replaces one variant's instances in place: the variant keeps its name."""
+        serving = [v.name for v in state.fleet]
+        wanted = [v["VariantName"] for v in endpoint_config.desired.get("ProductionVariants") or []]
+        if len(serving) > 1:
+            raise validation(
+                "RollingUpdatePolicy is not supported for endpoints with more than one production variant "
+                f"(the endpoint serves {len(serving)}); use BlueGreenUpdatePolicy."
+            )
+        if serving and serving != wanted:
+            raise validation(
+                f"A rolling update must keep the production variant name: the endpoint serves variant "
+                f"'{serving[0]}' and endpoint configuration {endpoint_config.key.name} has "
+                f"'{', '.join(wanted)}'; use BlueGreenUpdatePolicy to rename variants."
             )
 
     def update_endpoint(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -212,6 +232,8 @@ def operations(
             extra = {k: v for k, v in state.extra.items() if k != rollouts.DEPLOYMENT}
             if deployment is not None:
                 check_deployment(context, deployment, endpoint_config)
+                if deployment.get("RollingUpdatePolicy"):
+                    check_rolling_variants(state, endpoint_config)
                 extra[rollouts.LAST_CONFIG] = dict(deployment)
                 extra[rollouts.DEPLOYMENT] = rollouts.start(deployment, clock())
             desired = {**resource.desired, "EndpointConfigName": config_name}

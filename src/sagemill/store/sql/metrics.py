@@ -9,7 +9,7 @@ import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    or_,
     select,
     text,
     tuple_,
@@ -38,6 +39,7 @@ from sagemill.store.metrics import (
     MetricFilter,
     MetricKey,
     Sample,
+    ValueRange,
 )
 from sagemill.store.sql import alarm_history as history_sql
 from sagemill.store.sql.tables import metric_dimensions, metric_samples, metric_series
@@ -84,21 +86,35 @@ _SAMPLES_OF = metric_samples.join(metric_series, _s.id == _m.series_id)
 _BUCKET = ((_m.ts - _START) // bindparam("period", type_=BigInteger)).label("bucket")
 # Grouped by the output's name: PostgreSQL would not match a repeated expression holding parameters.
 _GROUPS: tuple[Any, ...] = (_s.key_hash, literal_column("bucket"))
-_AGGREGATE = (
-    select(
-        _s.key_hash,
-        _BUCKET,
+# What each kind of per-period read computes: the basic statistics' summary (`aggregate`), or what
+# percentiles can take from a period without reading its samples (`value_ranges`). Both are one
+# pass over the samples; FILTER costs about what one more column does.
+_AGGREGATES = "aggregates"
+_VALUE_RANGES = "value ranges"
+_COLUMNS: dict[str, tuple[Any, ...]] = {
+    _AGGREGATES: (
         func.sum(_m.count),
         func.sum(_m.sum),
         func.min(_m.minimum),
         func.max(_m.maximum),
         func.max(_m.unit),
-    )
+    ),
+    _VALUE_RANGES: (
+        func.sum(_m.count),
+        func.max(_m.unit),
+        func.count().filter(or_(_m.count != 1, _m.value.is_(None))),  # samples that are not singles
+        func.min(_m.value),
+        func.max(_m.value),
+    ),
+}
+_GROUPED = {
+    kind: select(_s.key_hash, _BUCKET, *columns)
     .select_from(_SAMPLES_OF)
     .where(_s.key_hash.in_(bindparam("hashes", expanding=True)), *_IN_RANGE)
     .group_by(*_GROUPS)
     .order_by(*_GROUPS)
-)
+    for kind, columns in _COLUMNS.items()
+}
 
 # SQLite can only GROUP BY an expression through a sort, which costs more than reading the rows.
 # Joined to a table of period numbers instead, each period is one primary-key range of samples and
@@ -111,23 +127,37 @@ _PERIODS_DDL = (
     f"(SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k + 1 < {_PERIODS_MAX}) SELECT k FROM n",
 )
 _BY_PERIOD_SQL = """\
-SELECT ser.key_hash, p.k, sum(m.count), sum(m.sum), min(m.minimum), max(m.maximum), max(m.unit)
+SELECT ser.key_hash, p.k, {columns}
 FROM metric_series AS ser CROSS JOIN metric_periods AS p CROSS JOIN metric_samples AS m
 WHERE ser.key_hash IN :hashes AND p.k < :n AND m.series_id = ser.id
   AND m.ts >= :start + p.k * :period AND m.ts < :start + (p.k + 1) * :period AND m.ts < :end {unit}
 GROUP BY ser.key_hash, p.k"""
+_BY_PERIOD_COLUMNS = {
+    _AGGREGATES: "sum(m.count), sum(m.sum), min(m.minimum), max(m.maximum), max(m.unit)",
+    _VALUE_RANGES: "sum(m.count), max(m.unit), count(*) FILTER (WHERE m.count <> 1 OR m.value IS NULL),"
+    " min(m.value), max(m.value)",
+}
 _BY_PERIOD = {
-    with_unit: text(_BY_PERIOD_SQL.format(unit="AND m.unit = :unit" if with_unit else "")).bindparams(
-        bindparam("hashes", expanding=True)
-    )
+    (kind, with_unit): text(
+        _BY_PERIOD_SQL.format(columns=columns, unit="AND m.unit = :unit" if with_unit else "")
+    ).bindparams(bindparam("hashes", expanding=True))
+    for kind, columns in _BY_PERIOD_COLUMNS.items()
     for with_unit in (False, True)
 }
-_PERCENTILE_VALUES = (
-    select(_m.ts, _m.value, _m.count)
-    .select_from(_SAMPLES_OF)
-    .where(_s.key_hash == bindparam("key_hash"), *_IN_RANGE, _m.value.is_not(None))
-    .order_by(_m.ts, _m.seq)
-)
+# Read through the driver's own cursor: a day of per-second samples is 86,400 rows, and SQLAlchemy's
+# result rows and type processing cost more than the driver's fetch (the types need no processing).
+_PERCENTILE_SQL = """\
+SELECT m.ts, m.value, m.count FROM metric_samples AS m JOIN metric_series AS ser ON ser.id = m.series_id
+WHERE ser.key_hash = {key_hash} AND m.ts >= {start} AND m.ts < {end} AND m.value IS NOT NULL{unit}
+ORDER BY m.ts, m.seq"""
+_PERCENTILE_VALUES = {
+    (dialect, with_unit): _PERCENTILE_SQL.format(
+        **{name: marker.format(name) for name in ("key_hash", "start", "end")},
+        unit=f" AND m.unit = {marker.format('unit')}" if with_unit else "",
+    )
+    for dialect, marker in (("sqlite", ":{}"), ("postgresql", "%({})s"))
+    for with_unit in (False, True)
+}
 
 
 def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
@@ -296,40 +326,68 @@ class SqlMetricStore:
         self, keys: Sequence[MetricKey], start: int, end: int, period: int, unit: str | None = None
     ) -> Mapping[MetricKey, list[Aggregate]]:
         result: dict[MetricKey, list[Aggregate]] = {key: [] for key in keys}
+        for found, at, (count, total, low, high, row_unit) in self._per_period(
+            _AGGREGATES, keys, start, end, period, unit
+        ):
+            aggregate = Aggregate(at, float(count), float(total), float(low), float(high), str(row_unit))
+            for key in found:
+                result[key].append(aggregate)
+        return result
+
+    def value_ranges(
+        self, keys: Sequence[MetricKey], start: int, end: int, period: int, unit: str | None = None
+    ) -> Mapping[MetricKey, list[ValueRange]]:
+        result: dict[MetricKey, list[ValueRange]] = {key: [] for key in keys}
+        for found, at, (count, row_unit, others, low, high) in self._per_period(
+            _VALUE_RANGES, keys, start, end, period, unit
+        ):
+            lowest = float(low) if low is not None else None
+            highest = float(high) if high is not None else None
+            spread = ValueRange(at, float(count), str(row_unit), int(others) == 0, lowest, highest)
+            for key in found:
+                result[key].append(spread)
+        return result
+
+    def _per_period(
+        self, kind: str, keys: Sequence[MetricKey], start: int, end: int, period: int, unit: str | None
+    ) -> Iterator[tuple[list[MetricKey], int, Sequence[Any]]]:
+        """(the keys, the period's start, the kind's columns) of each period holding samples, by key."""
         if not keys or end <= start:
-            return result
+            return
         if period <= 0:
             raise ValueError(f"period must be positive, not {period}")
         keys_of: dict[str, list[MetricKey]] = {}
-        for key in result:
+        for key in dict.fromkeys(keys):
             keys_of.setdefault(_key_hash(key), []).append(key)
         periods = -(-(end - start) // period)
         params: dict[str, Any] = {"start": start, "end": end, "period": period, "n": periods, "unit": unit}
         with self.engine.connect() as conn:
             if conn.dialect.name == "sqlite" and periods <= _PERIODS_MAX:
                 _ensure_periods(conn)
-                statement: Any = _BY_PERIOD[unit is not None]
+                statement: Any = _BY_PERIOD[(kind, unit is not None)]
             else:
-                statement = _AGGREGATE.where(_m.unit == bindparam("unit")) if unit is not None else _AGGREGATE
+                statement = _GROUPED[kind]
+                if unit is not None:
+                    statement = statement.where(_m.unit == bindparam("unit"))
             for chunk in _chunks(sorted(keys_of)):
-                for key_hash, k, count, total, low, high, row_unit in conn.execute(
-                    statement, {**params, "hashes": list(chunk)}
-                ):
-                    at = start + int(k) * period
-                    found = Aggregate(at, float(count), float(total), float(low), float(high), str(row_unit))
-                    for key in keys_of[key_hash]:
-                        result[key].append(found)
-        return result
+                for key_hash, k, *columns in conn.execute(statement, {**params, "hashes": list(chunk)}):
+                    yield keys_of[key_hash], start + int(k) * period, columns
 
     def percentile_values(
         self, key: MetricKey, start: int, end: int, unit: str | None = None
     ) -> list[tuple[int, float, float]]:
         if end <= start:
             return []
-        statement = _PERCENTILE_VALUES.where(_m.unit == unit) if unit is not None else _PERCENTILE_VALUES
+        params = {"key_hash": _key_hash(key), "start": start, "end": end, "unit": unit}
         with self.engine.connect() as conn:
-            rows = conn.execute(statement, {"key_hash": _key_hash(key), "start": start, "end": end})
-            return [(int(ts), float(value), float(count)) for ts, value, count in rows]
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(_PERCENTILE_VALUES[(conn.dialect.name, unit is not None)], params)
+                # Both drivers hand back ints for BIGINT and floats for DOUBLE: the rows are the answer.
+                rows = cast("list[tuple[int, float, float]]", cursor.fetchall())
+            finally:
+                cursor.close()
+        return rows
 
     def list_metrics(
         self, query: MetricFilter, after: MetricKey | None, limit: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -93,7 +93,33 @@ _ARN_BY_KEY = select(resources.c.arn).where(
     resources.c.name == bindparam("name"),
 )
 _DELETE_BY_ARN = delete(resources).where(resources.c.arn == bindparam("arn"))
+# update_resources: one statement per item, each telling by its RETURNING row whether its version
+# matched (an executemany reports only the total rowcount, not which items were skipped).
+_UPDATE_AT_VERSION = (
+    update(resources)
+    .where(
+        resources.c.account_id == bindparam("k_account_id"),
+        resources.c.region == bindparam("k_region"),
+        resources.c.kind == bindparam("k_kind"),
+        resources.c.name == bindparam("k_name"),
+        resources.c.version == bindparam("k_version"),
+    )
+    .values(
+        desired=bindparam("v_desired"),
+        observed=bindparam("v_observed"),
+        status=bindparam("v_status"),
+        status_reason=bindparam("v_status_reason"),
+        version=bindparam("v_version"),
+        next_action_at=bindparam("v_next_action_at"),
+        updated_at=bindparam("v_updated_at"),
+    )
+    .returning(resources)
+)
 _DELETE_TAGS = delete(tags).where(tags.c.arn == bindparam("arn"))
+
+
+def _key_tuple(key: ResourceKey) -> tuple[str, str, str, str]:
+    return (key.account_id, key.region, key.kind, key.name)
 
 
 def _key_filter(key: ResourceKey) -> ColumnElement[bool]:
@@ -189,6 +215,38 @@ class SqlStore:
                 raise VersionConflict(resource.arn)
             row = conn.execute(select(resources).where(_key_filter(resource.key))).one()
         return _to_resource(row)
+
+    def update_resources(self, items: Sequence[tuple[Resource, int]]) -> list[Resource | None]:
+        if not items:
+            return []
+        written: list[Resource | None] = [None] * len(items)
+        # Rows are locked in key order, the same in every batch, so that two batches over the same rows
+        # cannot deadlock on PostgreSQL; the sort is stable, so repeats of one key keep their order.
+        order = sorted(range(len(items)), key=lambda i: _key_tuple(items[i][0].key))
+        with self._begin() as conn:
+            for position in order:
+                resource, expected_version = items[position]
+                key = resource.key
+                row = conn.execute(
+                    _UPDATE_AT_VERSION,
+                    {
+                        "k_account_id": key.account_id,
+                        "k_region": key.region,
+                        "k_kind": key.kind,
+                        "k_name": key.name,
+                        "k_version": expected_version,
+                        "v_desired": json.dumps(resource.desired, separators=(",", ":")),
+                        "v_observed": json.dumps(resource.observed, separators=(",", ":")),
+                        "v_status": resource.status,
+                        "v_status_reason": resource.status_reason,
+                        "v_version": expected_version + 1,
+                        "v_next_action_at": resource.next_action_at,
+                        "v_updated_at": resource.updated_at,
+                    },
+                ).first()
+                if row is not None:
+                    written[position] = _to_resource(row)
+        return written
 
     def delete_resource(self, key: ResourceKey) -> bool:
         with self._begin() as conn:
