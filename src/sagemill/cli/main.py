@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs_parser = commands.add_parser("jobs", help="list training jobs, or follow one live")
     jobs.add_commands(jobs_parser)
 
-    endpoints_parser = commands.add_parser("endpoints", help="list endpoints and variants; show, promote, abort, pause or resume deployments")
+    endpoints_parser = commands.add_parser("endpoints", help="list endpoints; show or steer deployments")
     endpoints.add_commands(endpoints_parser)
 
     alarms_parser = commands.add_parser(
