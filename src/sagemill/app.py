@@ -19,6 +19,7 @@ from sagemill.control.endpoints import EndpointReconciler
 from sagemill.control.loop import Loop, PeriodicTask
 from sagemill.control.notification_transports import MailSender, SmtpServer, no_mail_server
 from sagemill.control.notifications import NotificationQueue, RetryPolicy
+from sagemill.control.sns_egress import EgressPolicy
 from sagemill.control.training import POLL_SECONDS as TRAINING_POLL_SECONDS
 from sagemill.control.training import TrainingJobReconciler
 from sagemill.executors.capacity import CapacityPlanner, Machine
@@ -29,6 +30,7 @@ from sagemill.metrics.prometheus import PrometheusMetrics, exposed
 from sagemill.objectstore.base import ObjectStore
 from sagemill.objectstore.filesystem import FilesystemObjectStore
 from sagemill.security.authenticators import DevAuthenticator
+from sagemill.security.sns_signing import MessageSigner
 from sagemill.services.clock import Clock, system_clock
 from sagemill.services.cloudwatch import provider as cloudwatch_provider
 from sagemill.services.logs import provider as logs_provider
@@ -73,7 +75,7 @@ class Application:
         # SNS: API calls enqueue durable deliveries; the queue's own thread sends them (start/stop below).
         self.notifications = open_notifications(settings, store, clock)
         self.dispatcher.register("sns", sns_provider.operations(store, clock, self.notifications))
-        self.sns_links = SnsLinks(store, clock)
+        self.sns_links = SnsLinks(store, clock, self.notifications.signer)
         self.dispatcher.register("logs", logs_provider.operations(self.log_store, clock))
         self.metric_store = open_metric_store(store)
         self.dispatcher.register(
@@ -266,7 +268,17 @@ def open_notifications(settings: Settings, store: Store, clock: Clock) -> Notifi
     """SNS deliveries: HTTP(S) always, email through the configured SMTP server, if any."""
     mail: MailSender = SmtpServer.from_url(settings.smtp_url) if settings.smtp_url else no_mail_server
     policy = RetryPolicy(max_attempts=settings.sns_max_attempts, base_delay=settings.sns_retry_base_seconds)
-    return NotificationQueue(store, clock, public_url=settings.resolved_public_url, policy=policy, mail=mail)
+    egress = EgressPolicy.from_settings(settings.sns_http_allowed_networks, settings.sns_http_denied_networks)
+    signer = MessageSigner.load_or_create(settings.data_dir)  # <data-dir>/sns-signing.pem, mode 0600
+    return NotificationQueue(
+        store,
+        clock,
+        public_url=settings.resolved_public_url,
+        policy=policy,
+        mail=mail,
+        egress=egress,
+        signer=signer,
+    )
 
 
 def build(settings: Settings, **overrides: Any) -> Application:

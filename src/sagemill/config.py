@@ -53,6 +53,14 @@ class Settings:
         default_factory=lambda: float(os.environ.get("SAGEMILL_SNS_RETRY_BASE_SECONDS", "1"))
     )
     """The first SNS retry's delay in seconds; each later one doubles it (at most 5 minutes)."""
+    sns_http_allowed_networks: str | None = field(
+        default_factory=lambda: os.environ.get("SAGEMILL_SNS_HTTP_ALLOWED_NETWORKS") or None
+    )
+    """Comma-separated CIDRs HTTP(S) deliveries may reach (only those); None: all but the default refusals."""
+    sns_http_denied_networks: str | None = field(
+        default_factory=lambda: os.environ.get("SAGEMILL_SNS_HTTP_DENIED_NETWORKS") or None
+    )
+    """Comma-separated CIDRs HTTP(S) deliveries may never reach, on top of the defaults (see sns_egress)."""
 
     @property
     def resolved_public_url(self) -> str:

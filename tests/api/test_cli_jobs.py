@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
+
+from live_helpers import cli_env, run_sagemill
 
 from sagemill.testing.live_server import LiveServer
 
@@ -35,12 +36,7 @@ def test_follow_prints_statuses_logs_and_metrics(server: LiveServer) -> None:
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
         StoppingCondition={"MaxRuntimeInSeconds": 300},
     )
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": ACCOUNT,
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_ENDPOINT_URL": server.url,
-    }
+    env = cli_env(server, ACCOUNT)
     started = time.monotonic()
     follow = subprocess.run(
         [sys.executable, "-m", "sagemill", "jobs", "follow", "cli-follow-job", "--interval", "0.2"],
@@ -56,13 +52,6 @@ def test_follow_prints_statuses_logs_and_metrics(server: LiveServer) -> None:
     assert "\ttrain-rmse:" in out
     assert "train:rmse = " in out
     assert time.monotonic() - started < 120
-    listing = subprocess.run(
-        [sys.executable, "-m", "sagemill", "jobs", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert listing.returncode == 0
-    line = next(line for line in listing.stdout.splitlines() if line.startswith("cli-follow-job"))
+    listing = run_sagemill(server, ACCOUNT, "jobs", "list")
+    line = next(line for line in listing.splitlines() if line.startswith("cli-follow-job"))
     assert "Completed" in line

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from live_helpers import create_alarm, new_account
 
 from sagemill.testing.live_server import LiveServer
-
-
-def new_account() -> str:
-    return str(100_000_000_000 + secrets.randbelow(900_000_000_000))
 
 
 @pytest.fixture
@@ -25,41 +21,8 @@ def cw(server: LiveServer) -> Any:
     return server.client("cloudwatch", account=new_account())
 
 
-@pytest.fixture(scope="module")
-def fast_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """Alarms evaluated every second, so evaluation tests take seconds."""
-    live = LiveServer(
-        tmp_path_factory.mktemp("alarms"), env={"SAGEMILL_ALARM_EVALUATION_SECONDS": "1"}
-    ).start()
-    yield live
-    live.stop()
-
-
 def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
     return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
-
-
-def create_alarm(cw: Any, name: str, **overrides: Any) -> None:
-    """The alarm function of AWS's deployment-guardrails walkthrough, unchanged but for the name."""
-    params: dict[str, Any] = {
-        "AlarmName": name,
-        "AlarmDescription": "Average 5XX errors",
-        "ActionsEnabled": False,
-        "MetricName": "Invocation5XXErrors",
-        "Namespace": "AWS/SageMaker",
-        "Statistic": "Average",
-        "Dimensions": [
-            {"Name": "EndpointName", "Value": "ep"},
-            {"Name": "VariantName", "Value": "AllTraffic"},
-        ],
-        "Period": 60,
-        "EvaluationPeriods": 1,
-        "Threshold": 1,
-        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-        "TreatMissingData": "notBreaching",
-    }
-    params.update(overrides)
-    cw.put_metric_alarm(**{k: v for k, v in params.items() if v is not None})
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -224,8 +187,8 @@ def put_errors(cw: Any, values: list[float], dims: list[dict[str, str]]) -> None
     )
 
 
-def test_alarm_fires_from_data_and_recovers(fast_server: LiveServer) -> None:
-    cw = fast_server.client("cloudwatch", account=new_account())
+def test_alarm_fires_from_data_and_recovers(alarm_server: LiveServer) -> None:
+    cw = alarm_server.client("cloudwatch", account=new_account())
     dims = [{"Name": "Service", "Value": "api"}]
     cw.put_metric_alarm(
         AlarmName="errors",
@@ -298,8 +261,8 @@ def test_alarm_state_survives_restart_without_duplicate_transition(tmp_path: Pat
         live.stop()
 
 
-def test_composite_follows_children(fast_server: LiveServer) -> None:
-    cw = fast_server.client("cloudwatch", account=new_account())
+def test_composite_follows_children(alarm_server: LiveServer) -> None:
+    cw = alarm_server.client("cloudwatch", account=new_account())
     for name in ("c1", "c2"):
         create_alarm(cw, name, Namespace="Guard", MetricName=f"None-{name}")
     cw.put_composite_alarm(AlarmName="both", AlarmRule="ALARM(c1) AND ALARM(c2)")

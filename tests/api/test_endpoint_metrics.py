@@ -2,83 +2,29 @@
 
 from __future__ import annotations
 
-import io
 import random
-import tarfile
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import numpy as np
 import pytest
 import requests
-import xgboost as xgb
+from endpoint_tenant import ROLE, XGBOOST, Tenant
+from live_helpers import poll
 from prometheus_client.parser import text_string_to_metric_families
 
 from sagemill.testing.live_server import LiveServer
 
-XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
-T = TypeVar("T")
 
+class MetricTenant(Tenant):
+    """A tenant that reads its metrics back through GetMetricStatistics."""
 
-def _poll(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 20.0) -> T:
-    """Read until `done` holds or the deadline passes; the caller asserts on what came back."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
-def _model_archive() -> bytes:
-    rng = np.random.default_rng(1)
-    x = rng.uniform(-1, 1, size=(100, 2))
-    booster = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(x, label=x[:, 0]), 3)
-    data = bytes(booster.save_raw("ubj"))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-class Tenant:
-    def __init__(self, server: LiveServer) -> None:
-        self.account = str(random.randint(10**11, 10**12 - 1))
-        self.sm = server.client("sagemaker", account=self.account)
-        self.s3 = server.client("s3", account=self.account)
-        self.runtime = server.client("sagemaker-runtime", account=self.account)
-        self.cw = server.client("cloudwatch", account=self.account)
-        self.bucket = f"metrics-{self.account}"
-        self.s3.create_bucket(Bucket=self.bucket)
-
-    def deploy(self) -> tuple[str, str]:
-        suffix = uuid.uuid4().hex[:8]
-        model, config, name = f"m-{suffix}", f"c-{suffix}", f"ep-{suffix}"
-        self.s3.put_object(Bucket=self.bucket, Key="model.tar.gz", Body=_model_archive())
-        self.sm.create_model(
-            ModelName=model,
-            ExecutionRoleArn=ROLE,
-            PrimaryContainer={"Image": XGBOOST, "ModelDataUrl": f"s3://{self.bucket}/model.tar.gz"},
-        )
-        variant = {"VariantName": "AllTraffic", "ModelName": model, "InstanceType": "ml.m5.large"}
-        self.sm.create_endpoint_config(
-            EndpointConfigName=config,
-            ProductionVariants=[{**variant, "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}],
-        )
-        self.sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
-        endpoint = _poll(
-            lambda: self.sm.describe_endpoint(EndpointName=name),
-            lambda e: e["EndpointStatus"] in ("InService", "Failed"),
-            timeout=60,
-        )
-        assert endpoint["EndpointStatus"] == "InService", endpoint.get("FailureReason")
+    def deploy_one(self) -> tuple[str, str]:
+        """A one-instance endpoint of the default model, once InService: (endpoint, config)."""
+        config = self.config([("AllTraffic", self.model(), 1, 1.0)])
+        name, _, _ = self.deploy_config(config, timeout=60)
         return name, config
 
     def statistics(
@@ -114,12 +60,14 @@ def _scrape(server: LiveServer) -> dict[tuple[str, frozenset[tuple[str, str]]], 
 
 
 @pytest.fixture
-def tenant(server: LiveServer) -> Tenant:
-    return Tenant(server)
+def tenant(server: LiveServer) -> Iterator[MetricTenant]:
+    tenant = MetricTenant(server)
+    yield tenant
+    tenant.delete_endpoints()
 
 
-def test_invocations_reach_cloudwatch_and_prometheus(tenant: Tenant, server: LiveServer) -> None:
-    name, config = tenant.deploy()
+def test_invocations_reach_cloudwatch_and_prometheus(tenant: MetricTenant, server: LiveServer) -> None:
+    name, config = tenant.deploy_one()
     for _ in range(3):
         tenant.runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"0.5,-0.25")
     with pytest.raises(tenant.runtime.exceptions.ModelError):
@@ -127,7 +75,7 @@ def test_invocations_reach_cloudwatch_and_prometheus(tenant: Tenant, server: Liv
     dims = {"EndpointName": name, "VariantName": "AllTraffic"}
     namespace = "AWS/SageMaker"
     for dimensions in (dims, {**dims, "EndpointConfigName": config}):
-        points = _poll(
+        points = poll(
             lambda d=dimensions: tenant.statistics(namespace, "Invocations", d),
             lambda p: _total(p) >= 4,
         )
@@ -170,7 +118,7 @@ def test_invocations_reach_cloudwatch_and_prometheus(tenant: Tenant, server: Liv
     labels = frozenset(
         {("account", tenant.account), ("region", "us-east-1"), ("endpoint", name), ("variant", "AllTraffic")}
     )
-    scraped = _poll(
+    scraped = poll(
         lambda: _scrape(server), lambda s: s.get(("sagemill_endpoint_invocations_total", labels)) == 4
     )
     assert scraped[("sagemill_endpoint_invocations_total", labels)] == 4
@@ -192,7 +140,7 @@ def _regression_csv(rows: int, seed: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_training_metrics_reach_cloudwatch_as_training_job_analytics_reads_them(tenant: Tenant) -> None:
+def test_training_metrics_reach_cloudwatch_as_training_job_analytics_reads_them(tenant: MetricTenant) -> None:
     channels = {}
     for channel, rows, seed in (("train", 300, 1), ("validation", 100, 2)):
         tenant.s3.put_object(
@@ -217,7 +165,7 @@ def test_training_metrics_reach_cloudwatch_as_training_job_analytics_reads_them(
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
         StoppingCondition={"MaxRuntimeInSeconds": 600},
     )
-    job = _poll(
+    job = poll(
         lambda: tenant.sm.describe_training_job(TrainingJobName=name),
         lambda j: j["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"),
         timeout=120,

@@ -5,119 +5,30 @@ from __future__ import annotations
 import io
 import json
 import os
-import random
 import signal
-import tarfile
 import threading
 import time
 import uuid
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import xgboost as xgb
 from botocore.exceptions import ClientError
+
+# test_deployment_controls, test_guardrails and test_rolling_updates import Tenant and these from here.
+from endpoint_tenant import XGBOOST, Tenant
+from endpoint_tenant import booster as _booster
+from endpoint_tenant import expected as _expected
+from endpoint_tenant import predictions as _predictions
 
 from sagemill.testing.live_server import LiveServer
 
-XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
-ROWS = [[0.5, -0.25], [-0.75, 0.1], [0.0, 0.0]]
-
-
-def _booster(seed: int) -> xgb.Booster:
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, size=(200, 2))
-    y = 3 * x[:, 0] - 2 * x[:, 1]
-    return xgb.train({"max_depth": 3, "eta": 0.3, "nthread": 1}, xgb.DMatrix(x, label=y), 10)
-
-
-def _archive(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-class Tenant:
-    """One account with a bucket, clients, and helpers to deploy models."""
-
-    def __init__(self, server: LiveServer) -> None:
-        self.account = str(random.randint(10**11, 10**12 - 1))
-        self.sm = server.client("sagemaker", account=self.account)
-        self.s3 = server.client("s3", account=self.account)
-        self.runtime = server.client("sagemaker-runtime", account=self.account)
-        self.logs = server.client("logs", account=self.account)
-        self.bucket = f"models-{self.account}"
-        self.s3.create_bucket(Bucket=self.bucket)
-
-    def model(self, booster: xgb.Booster | None = None, raw: bytes | None = None) -> str:
-        name = f"m-{uuid.uuid4().hex[:8]}"
-        data = raw if raw is not None else bytes((booster or _booster(1)).save_raw("ubj"))
-        key = f"{name}/model.tar.gz"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=_archive({"xgboost-model": data}))
-        self.sm.create_model(
-            ModelName=name,
-            ExecutionRoleArn=ROLE,
-            PrimaryContainer={"Image": XGBOOST, "ModelDataUrl": f"s3://{self.bucket}/{key}"},
-        )
-        return name
-
-    def config(self, variants: list[tuple[str, str, int, float]]) -> str:
-        name = f"c-{uuid.uuid4().hex[:8]}"
-        self.sm.create_endpoint_config(
-            EndpointConfigName=name,
-            ProductionVariants=[
-                {
-                    "VariantName": variant,
-                    "ModelName": model,
-                    "InstanceType": "ml.m5.large",
-                    "InitialInstanceCount": count,
-                    "InitialVariantWeight": weight,
-                }
-                for variant, model, count, weight in variants
-            ],
-        )
-        return name
-
-    def wait(self, name: str, timeout: float = 30.0, until: tuple[str, ...] = ("InService", "Failed")) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            endpoint = self.sm.describe_endpoint(EndpointName=name)
-            if endpoint["EndpointStatus"] in until or time.monotonic() > deadline:
-                return endpoint
-            time.sleep(0.05)
-
-    def deploy(self, variants: list[tuple[str, str, int, float]]) -> tuple[str, float]:
-        name = f"ep-{uuid.uuid4().hex[:8]}"
-        self.sm.create_endpoint(EndpointName=name, EndpointConfigName=self.config(variants))
-        started = time.monotonic()
-        endpoint = self.wait(name)
-        assert endpoint["EndpointStatus"] == "InService", endpoint.get("FailureReason")
-        return name, time.monotonic() - started
-
-    def invoke(self, name: str, **kw: Any) -> Any:
-        body = "\n".join(",".join(str(v) for v in row) for row in ROWS)
-        return self.runtime.invoke_endpoint(
-            EndpointName=name, ContentType="text/csv", Accept="application/json", Body=body, **kw
-        )
-
 
 @pytest.fixture
-def tenant(server: LiveServer) -> Tenant:
-    return Tenant(server)
-
-
-def _expected(booster: xgb.Booster) -> list[float]:
-    return [float(v) for v in booster.predict(xgb.DMatrix(np.array(ROWS)))]
-
-
-def _predictions(reply: Any) -> list[float]:
-    payload = json.loads(reply["Body"].read())
-    return [float(p["score"]) for p in payload["predictions"]]
+def tenant(server: LiveServer) -> Iterator[Tenant]:
+    tenant = Tenant(server)
+    yield tenant
+    tenant.delete_endpoints()
 
 
 def test_create_invoke_describe_logs_delete(tenant: Tenant) -> None:

@@ -350,12 +350,6 @@ def test_killed_while_rolling_back_ends_rolled_back(deployment: Deployment) -> N
     deployment.assert_only_running(kept=deployment.blue, discarded=green)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="control/endpoints.py `_roll_back` stops the new fleet before the rollback is saved; after a "
-    "crash in between, the restarted reconciler sees a dead new instance before it checks the alarms and "
-    "words the rollback as an instance failure",
-)
 def test_killed_after_the_rollback_stopped_the_new_fleet_names_the_alarm(deployment: Deployment) -> None:
     deployment.update({**CANARY, "WaitIntervalInSeconds": 60}, termination=0)
     deployment.wait_for("the canary bake", lambda e: _status(e).get("Status") == "Baking")

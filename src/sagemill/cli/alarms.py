@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from sagemill.cli.remote import add_server_options, client, failed
 
 STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 _OPERATORS = {
@@ -20,39 +21,19 @@ _OPERATORS = {
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4600"),
-        help="the Sagemill server (default: $AWS_ENDPOINT_URL or http://127.0.0.1:4600)",
-    )
-    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    add_server_options(parser)
     parser.add_argument("--state", choices=STATES, help="only alarms in this state")
     parser.add_argument("--prefix", help="only alarms whose name starts with this")
     parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
-
-
-def _client(args: argparse.Namespace) -> Any:
-    import boto3
-
-    session = boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "000000000000"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "sagemill"),
-        region_name=args.region,
-    )
-    return session.client("cloudwatch", endpoint_url=args.endpoint_url)
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        alarms = [summarize(a) for a in fetch(_client(args), args.state, args.prefix)]
-    except ClientError as exc:
-        print(f"sagemill: {exc.response['Error'].get('Message', exc)}", file=sys.stderr)
-        return 1
-    except BotoCoreError as exc:
-        print(f"sagemill: cannot reach {args.endpoint_url}: {exc}", file=sys.stderr)
-        return 1
+        alarms = [summarize(a) for a in fetch(client(args, "cloudwatch"), args.state, args.prefix)]
+    except (ClientError, BotoCoreError) as exc:
+        return failed(exc, args.endpoint_url)
     if args.json:
         json.dump({"Alarms": alarms}, out, indent=2)
         print(file=out)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import quote
 
+from sagemill.cli.remote import add_server_options, failed, session
+
 CONTROLS = ("promote", "abort", "pause", "resume")
 _CONTROL_HELP = {
     "promote": "skip the remaining shift and bake steps: all traffic to the new fleet, then retire the old",
@@ -26,12 +28,7 @@ _CONTROL_HELP = {
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4600"),
-        help="the Sagemill server (default: $AWS_ENDPOINT_URL or http://127.0.0.1:4600)",
-    )
-    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    add_server_options(parser)
     commands = parser.add_subparsers(dest="endpoints_command", required=True)
     listing = commands.add_parser(
         "list", help="endpoints with status, and each variant's weight and instances"
@@ -49,14 +46,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def _session(args: argparse.Namespace) -> Any:
-    import boto3
-
-    return boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "000000000000"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "sagemill"),
-        aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
-        region_name=args.region,
-    )
+    return session(args, os.environ.get("AWS_SESSION_TOKEN"))
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -111,12 +101,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             return 1
     try:
         return list_endpoints(_client(args), args.max, out)
-    except ClientError as exc:
-        print(f"sagemill: {exc.response['Error'].get('Message', exc)}", file=sys.stderr)
-        return 1
-    except BotoCoreError as exc:
-        print(f"sagemill: cannot reach {args.endpoint_url}: {exc}", file=sys.stderr)
-        return 1
+    except (ClientError, BotoCoreError) as exc:
+        return failed(exc, args.endpoint_url)
 
 
 def list_endpoints(sagemaker: Any, limit: int, out: TextIO) -> int:
@@ -137,13 +123,14 @@ def list_endpoints(sagemaker: Any, limit: int, out: TextIO) -> int:
         )
         if endpoint.get("FailureReason"):
             print(f"  reason: {endpoint['FailureReason'][:200]}", file=out)
-        for variant in endpoint.get("ProductionVariants", []):
+        shadows = [(v, True) for v in endpoint.get("ShadowProductionVariants", [])]
+        for variant, shadow in [(v, False) for v in endpoint.get("ProductionVariants", [])] + shadows:
             statuses = ", ".join(s["Status"] for s in variant.get("VariantStatus", []))
             print(
                 f"  {variant['VariantName']:24} "
                 f"weight {variant['CurrentWeight']:g}/{variant['DesiredWeight']:g}"
                 f"  instances {variant['CurrentInstanceCount']}/{variant['DesiredInstanceCount']}"
-                f"{'  ' + statuses if statuses else ''}",
+                f"{'  shadow' if shadow else ''}{'  ' + statuses if statuses else ''}",
                 file=out,
             )
     return 0

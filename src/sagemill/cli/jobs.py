@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import Any, TextIO
+
+from sagemill.cli.remote import add_server_options, failed, session
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 ENDED = ("Completed", "Failed", "Stopped")
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4600"),
-        help="the Sagemill server (default: $AWS_ENDPOINT_URL or http://127.0.0.1:4600)",
-    )
-    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    add_server_options(parser)
     commands = parser.add_subparsers(dest="jobs_command", required=True)
     listing = commands.add_parser("list", help="recent training jobs with their status")
     listing.add_argument("--max", type=int, default=20)
@@ -28,16 +24,10 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def _clients(args: argparse.Namespace) -> tuple[Any, Any]:
-    import boto3
-
-    session = boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "000000000000"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "sagemill"),
-        region_name=args.region,
-    )
+    boto = session(args)
     return (
-        session.client("sagemaker", endpoint_url=args.endpoint_url),
-        session.client("logs", endpoint_url=args.endpoint_url),
+        boto.client("sagemaker", endpoint_url=args.endpoint_url),
+        boto.client("logs", endpoint_url=args.endpoint_url),
     )
 
 
@@ -49,12 +39,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         if args.jobs_command == "list":
             return list_jobs(sagemaker, args.max, out)
         return follow(sagemaker, logs, args.name, args.interval, out)
-    except ClientError as exc:
-        print(f"sagemill: {exc.response['Error'].get('Message', exc)}", file=sys.stderr)
-        return 1
-    except BotoCoreError as exc:
-        print(f"sagemill: cannot reach {args.endpoint_url}: {exc}", file=sys.stderr)
-        return 1
+    except (ClientError, BotoCoreError) as exc:
+        return failed(exc, args.endpoint_url)
 
 
 def list_jobs(sagemaker: Any, limit: int, out: TextIO) -> int:

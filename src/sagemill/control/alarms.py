@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sagemill.domain.alarm_criteria import criteria_of
 from sagemill.domain.alarm_rules import RuleError, evaluate_rule, parse_rule, referenced_alarms
 from sagemill.domain.alarms import AlarmState, Datapoint, Evaluation, evaluate, evaluation_range
 from sagemill.domain.resources import Resource
@@ -24,7 +25,6 @@ from sagemill.metrics import alarm_records
 from sagemill.metrics.alarm_records import COMPOSITE_ALARM, KIND, Publish
 from sagemill.metrics.expressions import QueryError, run_queries
 from sagemill.metrics.query import read_statistics
-from sagemill.services.cloudwatch.alarm_config import criteria_of
 from sagemill.store.base import Store
 from sagemill.store.metrics import MetricKey, MetricStore
 

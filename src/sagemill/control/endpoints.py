@@ -10,33 +10,30 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from sagemill.control.log_shipping import LogSink, read_new_lines
+from sagemill.control.endpoint_instances import EndpointInstances
+from sagemill.control.log_shipping import LogSink
 from sagemill.control.rolling import RollingDriver, alarm_reader, fleet_routes
 from sagemill.control.s3_uris import AccessProblem
 from sagemill.domain import deployment as rollouts
 from sagemill.domain import rolling_deployment
 from sagemill.domain.endpoints import (
-    STABLE_SECONDS,
     EndpointState,
     EndpointStatus,
-    Instance,
     Variant,
     VariantStatusName,
-    backoff_message,
     move,
-    record_failure,
     with_status,
 )
 from sagemill.domain.endpoints import fail as fail_endpoint
 from sagemill.domain.errors import NotFound, VersionConflict
 from sagemill.domain.resources import Resource
 from sagemill.executors.archives import UnsafeArchive
-from sagemill.executors.base import Executor, WorkerPhase, WorkerSpec
+from sagemill.executors.base import Executor
 from sagemill.metrics.invocations import EndpointRef
 from sagemill.objectstore.base import ObjectStore
 from sagemill.serving import instances as inst
 from sagemill.serving.deploy import DeployProblem, plan_fleet
-from sagemill.serving.router import Backend, EndpointRoute, RoutingTable
+from sagemill.serving.router import Backend, EndpointRoute, RoutingTable, VariantRoute
 from sagemill.store.base import Store
 
 log = logging.getLogger("sagemill.control.endpoints")
@@ -69,20 +66,23 @@ class EndpointReconciler:
     ) -> None:
         self.store = store
         self.objects = objects
-        self.executor = executor
-        self.logs = logs
         self.routes = routes
         self.root = root
-        self.python = python
-        self.server_module = server_module
-        self.server_env = dict(server_env or {})
-        self.ping_timeout = ping_timeout
-        self.max_ping_failures = max_ping_failures
-        self.startup_timeout = startup_timeout
-        self._ended: set[Path] = set()  # worker dirs seen ended: the orphan sweep skips them
+        self.instances = EndpointInstances(
+            executor,
+            logs,
+            routes,
+            root,
+            python=python,
+            server_module=server_module,
+            server_env=server_env,
+            ping_timeout=ping_timeout,
+            max_ping_failures=max_ping_failures,
+            startup_timeout=startup_timeout,
+        )
         self.rolling = RollingDriver(  # RollingUpdatePolicy deployments: control/rolling.py
-            watch=self._watch_all,
-            retire=self._retire,
+            watch=self.instances.watch_all,
+            retire=self.instances.retire,
             plan=self._plan,
             alarm_states=lambda resource: alarm_reader(self.store, resource),
             startup_timeout=startup_timeout,
@@ -104,8 +104,8 @@ class EndpointReconciler:
             self._delete(resource, state, now)
             return
         if state.status is E.FAILED:
-            self._stop_all(resource, state)
-            self._sweep_orphans(resource, state)
+            self.instances.stop_all(resource, state)
+            self.instances.sweep_orphans(resource, state)
             self._save(resource, state, None, now)
             return
         if state.status is E.CREATING:
@@ -114,7 +114,9 @@ class EndpointReconciler:
             state = self._serving(resource, state, now)
         settled = state.status in (E.IN_SERVICE, E.UPDATE_ROLLBACK_FAILED) and not state.retiring
         next_at = None if state.status is E.FAILED else now + (HEALTH_SECONDS if settled else POLL_SECONDS)
-        self._sweep_orphans(resource, state)
+        self.instances.sweep_orphans(resource, state)
+        if settled:
+            self.instances.sweep_models(resource, state)
         self._save(resource, state, next_at, now)
 
     # the steps
@@ -123,46 +125,66 @@ class EndpointReconciler:
         if not state.fleet:
             try:
                 fleet = self._plan(resource, state.config_name, now)
+                shadows = self._plan(resource, state.config_name, now, shadow=True)
             except (DeployProblem, AccessProblem, UnsafeArchive) as exc:
                 return fail_endpoint(state, str(exc))
-            return replace(state, fleet=fleet)
-        fleet, failure = self._watch_all(resource, state.fleet, now, replace_dead=False)
-        state = replace(state, fleet=fleet)
-        if failure:
-            self._stop_all(resource, state)
-            return fail_endpoint(state, failure)
-        if all(v.complete for v in fleet):
-            done = tuple(
-                with_status(replace(v, current_weight=v.desired_weight), None, "", now) for v in fleet
+            return replace(state, fleet=fleet, shadows=shadows)
+        fleet, failure = self.instances.watch_all(resource, state.fleet, now, replace_dead=False)
+        shadows, shadow_failure = self.instances.watch_all(resource, state.shadows, now, replace_dead=False)
+        state = replace(state, fleet=fleet, shadows=shadows)
+        if failure or shadow_failure:
+            self.instances.stop_all(resource, state)
+            return fail_endpoint(state, failure or shadow_failure)
+        if all(v.complete for v in fleet + shadows):
+            return replace(
+                move(state, E.IN_SERVICE), fleet=_settled(fleet, now), shadows=_settled(shadows, now)
             )
-            return replace(move(state, E.IN_SERVICE), fleet=done)
         return state
 
     def _serving(self, resource: Resource, state: EndpointState, now: float) -> EndpointState:
         if rolling_deployment.is_rolling(state):
             return self.rolling.serve(resource, state, now)
-        fleet, _ = self._watch_all(resource, state.fleet, now, replace_dead=True)
+        fleet, _ = self.instances.watch_all(resource, state.fleet, now, replace_dead=True)
+        shadows, _ = self.instances.watch_all(resource, state.shadows, now, replace_dead=True)
         # Weights apply at once; capacities as instances come up or go.
         fleet = tuple(replace(v, current_weight=v.desired_weight) for v in fleet)
-        state = replace(state, fleet=fleet, retiring=self._retire(resource, state.retiring))
+        shadows = tuple(replace(v, current_weight=v.desired_weight) for v in shadows)
+        retiring = self.instances.retire(resource, state.retiring)
+        state = replace(state, fleet=fleet, shadows=shadows, retiring=retiring)
         if state.status is not E.UPDATING:
             return state
         if not state.pending_config:
-            if all(v.complete for v in fleet):
+            if all(v.complete for v in fleet + shadows):
                 return replace(
-                    move(state, E.IN_SERVICE), fleet=tuple(with_status(v, None, "", now) for v in fleet)
+                    move(state, E.IN_SERVICE),
+                    fleet=tuple(with_status(v, None, "", now) for v in fleet),
+                    shadows=tuple(with_status(v, None, "", now) for v in shadows),
                 )
             return state
         if not state.pending:
             try:
-                return replace(state, pending=self._plan(resource, state.pending_config, now))
+                pending = self._plan(resource, state.pending_config, now)
+                pending_shadows = self._plan(resource, state.pending_config, now, shadow=True)
             except (DeployProblem, AccessProblem, UnsafeArchive) as exc:
                 return self._roll_back(resource, state, str(exc))
-        pending, failure = self._watch_all(resource, state.pending, now, replace_dead=False)
-        state = replace(state, pending=pending)
+            return replace(state, pending=pending, pending_shadows=pending_shadows)
+        pending, failure = self.instances.watch_all(resource, state.pending, now, replace_dead=False)
+        pending_shadows, shadow_failure = self.instances.watch_all(
+            resource, state.pending_shadows, now, replace_dead=False
+        )
+        failure = failure or shadow_failure
+        state = replace(state, pending=pending, pending_shadows=pending_shadows)
+        pending += pending_shadows  # green's shadows must be up too before traffic is promoted
+        guarded = state.extra.get(rollouts.DEPLOYMENT) is not None
+        if failure and guarded:
+            # An alarm that fired names the real cause; a green instance found dead may be its effect
+            # (or what a crash between stopping green and saving the rollback left behind).
+            state, outcome = rollouts.check_guards(state, now, alarm_reader(self.store, resource))
+            if outcome.action == "rollback":
+                return self._roll_back(resource, state, outcome.reason, worded=True)
         if failure:
             return self._roll_back(resource, state, failure)
-        if state.extra.get(rollouts.DEPLOYMENT) is not None:
+        if guarded:
             alarms = alarm_reader(self.store, resource)
             if all(v.complete for v in pending):
                 state, outcome = rollouts.advance(state, now, alarms)
@@ -176,200 +198,63 @@ class EndpointReconciler:
         elif not all(v.complete for v in pending):
             return state
         # Every new instance answers /ping: traffic moves now; the old fleet drains, then stops.
-        promoted = tuple(
-            with_status(replace(v, current_weight=v.desired_weight), None, "", now) for v in pending
-        )
         return replace(
             move(state, E.IN_SERVICE),
-            fleet=promoted,
+            fleet=_settled(state.pending, now),
+            shadows=_settled(state.pending_shadows, now),
             config_name=state.pending_config,
             pending=(),
+            pending_shadows=(),
             pending_config="",
             pending_since=None,
-            retiring=state.retiring + state.fleet,
+            retiring=state.retiring + state.fleet + state.shadows,
         )
 
     def _roll_back(
         self, resource: Resource, state: EndpointState, reason: str, *, worded: bool = False
     ) -> EndpointState:
-        for variant in state.pending:
-            self._stop_variant(resource, variant)
+        # Green retires rather than stops here: the rollback is saved first, and green's instances stop
+        # once their requests in flight drain (a crash in between leaves them listed, never half-done).
         if not worded:
             reason = f"Update failed, the endpoint kept its previous configuration: {reason}"
         state = rollouts.finish(state, "RolledBack", reason, time.time())
         return replace(
             move(state, E.IN_SERVICE),
             pending=(),
+            pending_shadows=(),
             pending_config="",
             pending_since=None,
+            retiring=state.retiring + state.pending + state.pending_shadows,
             failure_reason=reason[:1024],
         )
-
-    def _retire(self, resource: Resource, retiring: tuple[Variant, ...]) -> tuple[Variant, ...]:
-        """Stop retired variants once no request is in flight on them."""
-        left = []
-        for variant in retiring:
-            busy = any(
-                self.routes.in_flight(Backend(i.instance_id, inst.HOST, i.port)) for i in variant.instances
-            )
-            if busy:
-                left.append(variant)
-            else:
-                self._stop_variant(resource, variant)
-        return tuple(left)
 
     def _delete(self, resource: Resource, state: EndpointState, now: float) -> None:
         key = resource.key
         self.routes.remove(key.account_id, key.region, key.name)
         # Every instance directory, also of one started by a step whose save then lost a race.
-        base = self._endpoint_dir(resource) / "instances"
-        running = bool(list(inst.stop_orphans(self.executor, base, set(), self._ended, grace=2.0)))
-        for variant in state.fleet + state.pending + state.retiring:
+        running = self.instances.stop_every(resource)
+        for variant in state.all_variants:
             for instance in variant.instances:
-                self._ship(resource, variant.name, instance, final=True)
+                self.instances.ship(resource, variant.name, instance, final=True)
         if running:
             self._save(resource, state, now + POLL_SECONDS, now)
             return
-        shutil.rmtree(self._endpoint_dir(resource), ignore_errors=True)
+        shutil.rmtree(self.instances.endpoint_dir(resource), ignore_errors=True)
         self.store.delete_resource(key)
 
-    # instances
-
-    def _watch_all(
-        self, resource: Resource, fleet: tuple[Variant, ...], now: float, *, replace_dead: bool
-    ) -> tuple[tuple[Variant, ...], str]:
-        watched = []
-        failure = ""
-        for variant in fleet:
-            variant, problem = self._watch(resource, variant, now, replace_dead=replace_dead)
-            watched.append(variant)
-            failure = failure or problem
-        return tuple(watched), failure
-
-    def _watch(
-        self, resource: Resource, variant: Variant, now: float, *, replace_dead: bool
-    ) -> tuple[Variant, str]:
-        """Ping, replace the dead or hung, scale to the desired count; a failure reason if one may not die."""
-        kept: list[Instance] = []
-        failure = ""
-        for instance in variant.instances:
-            workdir = self._worker_dir(resource, instance.instance_id)
-            observed = self.executor.observe(workdir)
-            alive = observed is not None and observed.phase is WorkerPhase.RUNNING
-            instance = self._ship(resource, variant.name, instance, final=not alive)
-            if not alive:
-                reason = inst.exit_reason(self.executor.log_path(workdir), observed, instance.instance_id)
-                if not replace_dead:
-                    return replace(variant, instances=(*kept, instance)), reason
-                log.warning("endpoint %s: replacing %s: %s", resource.key.name, instance.instance_id, reason)
-                self.executor.stop(workdir, 0)
-                variant = record_failure(variant, reason, now)
-                continue
-            if instance.ready:
-                healthy = inst.ping(instance.port, self.ping_timeout)
-                failures = 0 if healthy else instance.ping_failures + 1
-                if failures >= self.max_ping_failures:
-                    log.warning(
-                        "endpoint %s: %s stopped answering /ping", resource.key.name, instance.instance_id
-                    )
-                    self.executor.stop(workdir, 0)
-                    hung = f"The model server of instance {instance.instance_id} stopped answering /ping."
-                    variant = record_failure(variant, hung, now)
-                    continue
-                instance = replace(instance, ping_failures=failures)
-            elif inst.ping(instance.port, self.ping_timeout):
-                instance = replace(instance, ready=True)
-            elif now - instance.started_at > self.startup_timeout and not replace_dead:
-                failure = (
-                    f"The primary container for production variant {variant.name} did not pass the ping "
-                    f"health check within {int(self.startup_timeout)} seconds."
-                )
-            kept.append(instance)
-        backing_off = variant.retry_at is not None and now < variant.retry_at
-        while len(kept) < variant.desired_count and not backing_off:
-            kept.append(self._start(resource, variant, now))
-            variant = replace(variant, launched=variant.launched + 1)
-        if len(kept) > variant.desired_count:
-            # Scale in: unready instances go first, then the newest.
-            order = sorted(kept, key=lambda i: (i.ready, -i.started_at))
-            for extra in order[: len(kept) - variant.desired_count]:
-                self.executor.stop(self._worker_dir(resource, extra.instance_id), 5.0)
-                kept.remove(extra)
-        variant = replace(variant, instances=tuple(kept))
-        if variant.failures and variant.complete and now >= (variant.retry_at or 0) + STABLE_SECONDS:
-            variant = replace(variant, failures=0, retry_at=None, last_failure="")  # healthy again
-        if variant.failures and not variant.complete:
-            variant = with_status(variant, V.UPDATING, backoff_message(variant), now)
-        elif not variant.complete:
-            status = V.CREATING if not variant.ready else V.UPDATING
-            variant = with_status(variant, status, f"Launching {variant.desired_count} instance(s).", now)
-        elif replace_dead:
-            variant = with_status(variant, None, "", now)
-        return variant, failure
-
-    def _start(self, resource: Resource, variant: Variant, now: float) -> Instance:
-        """Start the variant's next slot; if a step that lost its save (or a crash) started it, adopt it."""
-        instance_id = inst.slot_instance_id(
-            resource.arn, variant.model_dir, variant.deployed_at, variant.launched
-        )
-        port = inst.instance_port(self._worker_dir(resource, instance_id).parent)
-        model_dir = Path(variant.model_dir)
-        self.executor.start(
-            WorkerSpec(
-                workdir=self._worker_dir(resource, instance_id),
-                argv=inst.server_argv(self.python, self.server_module, variant.kind, model_dir, port),
-                env=inst.server_env(variant.environment, self.server_env),
-                cwd=model_dir,
-                labels={"EndpointArn": resource.arn, "variant": variant.name, "instance": instance_id},
-            )
-        )
-        return Instance(instance_id, port, now)
-
-    def _stop_variant(self, resource: Resource, variant: Variant) -> None:
-        for instance in variant.instances:
-            self.executor.stop(self._worker_dir(resource, instance.instance_id), 5.0)
-            self._ship(resource, variant.name, instance, final=True)
-
-    def _stop_all(self, resource: Resource, state: EndpointState) -> None:
-        for variant in state.fleet + state.pending + state.retiring:
-            for instance in variant.instances:
-                self.executor.stop(self._worker_dir(resource, instance.instance_id), 0)
-
-    def _sweep_orphans(self, resource: Resource, state: EndpointState) -> None:
-        """Stop workers the state does not hold: started by a step whose save lost, or before a crash."""
-        known = {i.instance_id for v in state.fleet + state.pending + state.retiring for i in v.instances}
-        base = self._endpoint_dir(resource) / "instances"
-        for orphan in inst.stop_orphans(self.executor, base, known, self._ended):
-            log.warning("endpoint %s: stopped orphan instance %s", resource.key.name, orphan)
-
-    def _ship(self, resource: Resource, variant: str, instance: Instance, *, final: bool) -> Instance:
-        """Append the instance's new output to /aws/sagemaker/Endpoints/<endpoint>, stream <variant>/<id>."""
-        path = self.executor.log_path(self._worker_dir(resource, instance.instance_id))
-        lines, offset = read_new_lines(path, instance.log_offset, final=final)
-        if not lines:
-            return instance
-        key = resource.key
-        stamp = int(time.time() * 1000)
-        group = f"/aws/sagemaker/Endpoints/{key.name}"
-        self.logs.append(
-            key.account_id,
-            key.region,
-            group,
-            f"{variant}/{instance.instance_id}",
-            [(stamp, x) for x in lines],
-        )
-        return replace(instance, log_offset=offset)
-
-    def _plan(self, resource: Resource, config_name: str, now: float) -> tuple[Variant, ...]:
+    def _plan(
+        self, resource: Resource, config_name: str, now: float, *, shadow: bool = False
+    ) -> tuple[Variant, ...]:
         key = resource.key
         return plan_fleet(
             self.store,
             self.objects,
             key.account_id,
             key.region,
-            self._endpoint_dir(resource),
+            self.instances.endpoint_dir(resource),
             config_name,
             now,
+            shadow=shadow,
         )
 
     # persistence and routing
@@ -395,7 +280,9 @@ class EndpointReconciler:
             self.routes.remove(key.account_id, key.region, key.name)
             return
         ref = EndpointRef(key.account_id, key.region, key.name)
-        self.routes.publish(EndpointRoute(ref, state.config_name, fleet_routes(state)))
+        self.routes.publish(
+            EndpointRoute(ref, state.config_name, fleet_routes(state), shadows=shadow_routes(state))
+        )
 
     def _fail_safely(self, resource: Resource, now: float, reason: str) -> None:
         fresh = self.store.get_resource(resource.key)
@@ -406,16 +293,31 @@ class EndpointReconciler:
             return
         try:
             if state.status is E.CREATING:
-                self._stop_all(fresh, state)
+                self.instances.stop_all(fresh, state)
                 self._save(fresh, fail_endpoint(state, reason), None, now)
             else:  # a serving endpoint keeps serving; the next tick tries again
                 self._save(fresh, replace(state, failure_reason=reason[:1024]), now + 1.0, now)
         except (VersionConflict, NotFound):
             log.warning("endpoint %s changed while being failed; retrying next tick", fresh.key.name)
 
-    def _endpoint_dir(self, resource: Resource) -> Path:
-        key = resource.key
-        return self.root / key.account_id / key.region / key.name.lower()
 
-    def _worker_dir(self, resource: Resource, instance_id: str) -> Path:
-        return self._endpoint_dir(resource) / "instances" / instance_id / "worker"
+def _settled(variants: tuple[Variant, ...], now: float) -> tuple[Variant, ...]:
+    """Variants taking their desired weight, with no status left to report."""
+    return tuple(with_status(replace(v, current_weight=v.desired_weight), None, "", now) for v in variants)
+
+
+def shadow_routes(state: EndpointState) -> tuple[VariantRoute, ...]:
+    """Each shadow variant's route; its weight is the share of requests copied to it.
+
+    SageMaker allows one production variant beside a shadow; the share is the shadow's weight over the
+    production weight, capped at 1 (a shadow weighted like production sees every request).
+    """
+    production = sum(v.current_weight for v in state.fleet)
+    return tuple(
+        VariantRoute(
+            v.name,
+            min(1.0, v.current_weight / production) if production > 0 else 0.0,
+            tuple(Backend(i.instance_id, inst.HOST, i.port) for i in v.ready),
+        )
+        for v in state.shadows
+    )

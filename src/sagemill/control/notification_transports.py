@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import smtplib
+import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,8 @@ from email.message import EmailMessage
 from email.utils import formataddr
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from sagemill.control.sns_egress import DEFAULT_EGRESS, EgressPolicy
 
 HTTP_TIMEOUT_SECONDS = 5.0
 SMTP_TIMEOUT_SECONDS = 10.0
@@ -27,6 +30,10 @@ class DeliveryFailed(Exception):
         self.reason = reason
 
 
+class DeliveryRefused(DeliveryFailed):
+    """The egress policy forbids the endpoint's address: a retry cannot help, so the delivery fails now."""
+
+
 class HttpSender(Protocol):
     """POSTs `body` to `url`; returns on a 2xx answer, raises DeliveryFailed otherwise."""
 
@@ -39,19 +46,36 @@ class MailSender(Protocol):
     def __call__(self, to: str, subject: str, body: str, from_name: str) -> None: ...
 
 
-def post_http(url: str, body: str, headers: Mapping[str, str], timeout: float = HTTP_TIMEOUT_SECONDS) -> None:
-    """SNS's HTTP/HTTPS delivery: one POST, no redirects followed, certificates verified."""
+def post_http(
+    url: str,
+    body: str,
+    headers: Mapping[str, str],
+    timeout: float = HTTP_TIMEOUT_SECONDS,
+    egress: EgressPolicy = DEFAULT_EGRESS,
+) -> None:
+    """SNS's HTTP/HTTPS delivery: one POST, no redirects followed, certificates verified.
+
+    The name is resolved here and the connection made to a resolved address the egress policy allows, so a
+    name that resolves differently by the time of the connection (DNS rebinding) cannot reach a refused
+    address; the Host header, TLS SNI and certificate verification still use the name.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryFailed("the endpoint is not an http or https URL")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise DeliveryFailed("the endpoint's port is not a number from 0 to 65535") from None
+    where = f"{parts.scheme}://{parts.hostname}"  # never the whole URL: it may carry credentials
+    address = _allowed_address(parts.hostname, port, egress, where)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
+        connection = _PinnedHttpsConnection(
+            address, parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
         )
     else:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        connection = _PinnedHttpConnection(address, parts.hostname, parts.port, timeout=timeout)
     try:
         connection.request(
             "POST", path, body=body.encode("utf-8"), headers={"User-Agent": USER_AGENT, **headers}
@@ -60,14 +84,81 @@ def post_http(url: str, body: str, headers: Mapping[str, str], timeout: float = 
         response.read(_MAX_RESPONSE_BYTES)
         status = response.status
     except (OSError, http.client.HTTPException) as exc:
-        # The URL may carry credentials (user:password@, a token in the query): never in the reason.
-        raise DeliveryFailed(
-            f"could not deliver to {parts.scheme}://{parts.hostname}: {_describe(exc)}"
-        ) from exc
+        raise DeliveryFailed(f"could not deliver to {where}: {_describe(exc)}") from exc
     finally:
         connection.close()
     if not 200 <= status < 300:
         raise DeliveryFailed(f"the endpoint answered HTTP {status}")
+
+
+Sockaddr = tuple[str, int] | tuple[str, int, int, int]
+
+
+def _allowed_address(host: str, port: int, egress: EgressPolicy, where: str) -> Sockaddr:
+    """The first address `host` resolves to that the policy allows; DeliveryRefused when there is none."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise DeliveryFailed(f"could not resolve {where}: {_describe(exc)}") from exc
+    refusals: list[tuple[str, str]] = []
+    for family, _, _, _, sockaddr in infos:
+        if family == socket.AF_INET6 and len(sockaddr) == 4 and isinstance(sockaddr[0], str):
+            address: Sockaddr = (sockaddr[0], port, sockaddr[2], sockaddr[3])
+        elif family == socket.AF_INET and isinstance(sockaddr[0], str):
+            address = (sockaddr[0], port)
+        else:
+            continue
+        reason = egress.refusal(address[0])
+        if reason is None:
+            return address
+        refusals.append((address[0], reason))
+    if not refusals:
+        raise DeliveryFailed(f"could not resolve {where}: no IPv4 or IPv6 address")
+    ip, reason = refusals[0]
+    raise DeliveryRefused(f"Refused by the egress policy: {where} resolves to {ip}, which is {reason}")
+
+
+class _PinnedHttpConnection(http.client.HTTPConnection):
+    """Connects to an address checked beforehand while the Host header keeps naming the host."""
+
+    def __init__(self, address: Sockaddr, host: str, port: int | None, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = _connect(self._address, self.timeout)
+
+
+class _PinnedHttpsConnection(http.client.HTTPSConnection):
+    """HTTPS to an address checked beforehand; SNI and certificate verification use the host name."""
+
+    def __init__(
+        self, address: Sockaddr, host: str, port: int | None, timeout: float, context: ssl.SSLContext
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._address = address
+        self._tls = context
+
+    def connect(self) -> None:
+        sock = _connect(self._address, self.timeout)
+        try:
+            self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _connect(address: Sockaddr, timeout: float | None) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _describe(exc: BaseException) -> str:

@@ -20,13 +20,13 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from sagemill.control.loop import Loop, PeriodicTask
 from sagemill.control.notification_transports import (
     DeliveryFailed,
+    DeliveryRefused,
     HttpSender,
     MailSender,
     confirmation_mail,
@@ -34,8 +34,12 @@ from sagemill.control.notification_transports import (
     notification_mail,
     post_http,
 )
+from sagemill.control.sns_egress import DEFAULT_EGRESS, EgressPolicy
+from sagemill.control.sns_messages import http_payload, mail_payload, sns_timestamp
+from sagemill.control.sns_messages import structured_message as structured_message
 from sagemill.domain.errors import NotFound, VersionConflict
 from sagemill.domain.resources import Resource, ResourceKey, ResourceQuery, SortKey, SortOrder
+from sagemill.security.sns_signing import MessageSigner
 from sagemill.store.base import Store
 
 log = logging.getLogger("sagemill.notifications")
@@ -63,7 +67,11 @@ KEEP_DELIVERED_SECONDS = 3600.0
 KEEP_FAILED_SECONDS = 7 * 86_400.0
 # Resource names hold at most 256 characters; a topic name may have 256 on its own.
 _TOPIC_PREFIX_CHARS = 200
-_GONE = "\0gone"
+LINKS_PATH = "/_sagemill/sns/"
+
+
+class _Gone(DeliveryFailed):
+    """Unsubscribed (or its topic deleted) since the message was published: nothing to deliver."""
 
 
 class TopicNotFound(LookupError):
@@ -87,6 +95,11 @@ class RetryPolicy:
         if attempts >= self.max_attempts:
             return None
         return float(min(self.max_delay, self.base_delay * 2 ** min(max(attempts - 1, 0), 60)))
+
+
+def signature_version(topic: Resource) -> str:
+    """The topic's SignatureVersion attribute: "1" (SHA1withRSA, SNS's default) or "2" (SHA256withRSA)."""
+    return str(topic.desired.get("Attributes", {}).get("SignatureVersion") or "1")
 
 
 def topic_name_of(topic_arn: str) -> str:
@@ -127,27 +140,6 @@ def all_topic_subscriptions(store: Store, account_id: str, region: str, topic_ar
             return
 
 
-def structured_message(text: str) -> dict[str, str]:
-    """MessageStructure=json: the message per protocol; ValueError carries SNS's reason."""
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        raise ValueError("JSON message body failed to parse") from None
-    if not isinstance(parsed, dict):
-        raise ValueError("JSON message body failed to parse")
-    # SNS ignores keys whose values are not strings.
-    messages = {str(k): v for k, v in parsed.items() if isinstance(v, str)}
-    if "default" not in messages:
-        raise ValueError("No default entry in JSON message body")
-    return messages
-
-
-def sns_timestamp(seconds: float) -> str:
-    """ISO 8601 with milliseconds and a Z, as SNS writes Timestamp."""
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 class NotificationQueue:
     """Durable SNS deliveries; `publish` may be called from any thread (API handlers, alarm reconcilers)."""
 
@@ -158,15 +150,20 @@ class NotificationQueue:
         *,
         public_url: str,
         policy: RetryPolicy | None = None,
-        http: HttpSender = post_http,
+        http: HttpSender | None = None,
         mail: MailSender = no_mail_server,
         workers: int = WORKERS,
+        egress: EgressPolicy = DEFAULT_EGRESS,
+        signer: MessageSigner | None = None,
     ) -> None:
+        """`signer` None sends unsigned envelopes (unit tests); the server always passes its key."""
         self.store = store
         self.clock = clock
         self.public_url = public_url.rstrip("/")
         self.policy = policy or RetryPolicy()
-        self.http = http
+        self.egress = egress
+        self.signer = signer
+        self.http = http or self._post
         self.mail = mail
         self.workers = max(1, workers)
         self._ticking = threading.Lock()
@@ -178,17 +175,33 @@ class NotificationQueue:
     def stop(self) -> None:
         self._loop.stop()
 
+    def _post(self, url: str, body: str, headers: Mapping[str, str]) -> None:
+        post_http(url, body, headers, egress=self.egress)
+
     # URLs on this server that endpoints visit (unauthenticated: the token or the ARN is the secret).
 
     def subscribe_url(self, topic_arn: str, token: str) -> str:
-        return f"{self.public_url}/_sagemill/sns/confirm?" + urlencode(
-            {"TopicArn": topic_arn, "Token": token}
-        )
+        return f"{self.public_url}{LINKS_PATH}confirm?" + urlencode({"TopicArn": topic_arn, "Token": token})
 
     def unsubscribe_url(self, subscription_arn: str) -> str:
-        return f"{self.public_url}/_sagemill/sns/unsubscribe?" + urlencode(
-            {"SubscriptionArn": subscription_arn}
-        )
+        return f"{self.public_url}{LINKS_PATH}unsubscribe?" + urlencode({"SubscriptionArn": subscription_arn})
+
+    def _signed(
+        self, envelope: dict[str, Any], version: str, signatures: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """SignatureVersion, then (with a signer) Signature and SigningCertURL, where SNS puts them.
+
+        `signatures` caches them per message text: one Publish signs each distinct text once (RSA is slow).
+        """
+        envelope["SignatureVersion"] = version
+        if self.signer is not None:
+            cache = signatures if signatures is not None else {}
+            text = str(envelope["Message"])
+            if text not in cache:
+                cache[text] = self.signer.sign(envelope, version)
+            envelope["Signature"] = cache[text]
+            envelope["SigningCertURL"] = f"{self.public_url}{LINKS_PATH}{self.signer.certificate_name}"
+        return envelope
 
     # Enqueueing.
 
@@ -214,6 +227,8 @@ class NotificationQueue:
             raise TopicNotFound(topic_arn)
         bodies = structured_message(message) if message_structure == "json" else {"default": message}
         display_name = str(topic.desired.get("Attributes", {}).get("DisplayName", ""))
+        version = signature_version(topic)
+        signatures: dict[str, str] = {}
         message_id = str(uuid.uuid4())
         now = self.clock()
         for subscription in all_topic_subscriptions(self.store, account_id, region, topic_arn):
@@ -229,37 +244,38 @@ class NotificationQueue:
             }
             if subject is not None:
                 envelope["Subject"] = subject
-            envelope |= {
-                "Message": text,
-                "Timestamp": sns_timestamp(now),
-                "SignatureVersion": "1",
-                "UnsubscribeURL": unsubscribe_url,
-            }
+            envelope |= {"Message": text, "Timestamp": sns_timestamp(now)}
+            envelope = self._signed(envelope, version, signatures)
+            envelope["UnsubscribeURL"] = unsubscribe_url
             if attributes:
                 envelope["MessageAttributes"] = {k: dict(v) for k, v in attributes.items()}
             if protocol == "email":
                 mail_subject, mail_body = notification_mail(text, subject, unsubscribe_url)
-                payload = _mail(mail_subject, mail_body, display_name)
+                payload = mail_payload(mail_subject, mail_body, display_name)
             elif protocol == "email-json":
-                payload = _mail(subject or "AWS Notification Message", json.dumps(envelope), display_name)
+                payload = mail_payload(
+                    subject or "AWS Notification Message", json.dumps(envelope), display_name
+                )
             else:
                 raw = (
                     str(subscription.desired.get("Attributes", {}).get("RawMessageDelivery", "false"))
                     == "true"
                 )
-                payload = self._http(envelope, subscription.arn, raw)
+                payload = http_payload(envelope, subscription.arn, raw)
             self._enqueue(subscription, message_id, "Notification", payload, now)
         self._loop.wake()
         return message_id
 
-    def request_confirmation(self, subscription: Resource, token: str, display_name: str = "") -> str:
-        """Send a pending subscription its SubscriptionConfirmation or confirmation mail; returns its id."""
+    def request_confirmation(
+        self, subscription: Resource, token: str, display_name: str = "", version: str = "1"
+    ) -> str:
+        """Send a pending subscription its (signed) confirmation request or mail; returns its MessageId."""
         topic_arn = str(subscription.desired["TopicArn"])
         protocol = str(subscription.desired["Protocol"])
         message_id = str(uuid.uuid4())
         now = self.clock()
         url = self.subscribe_url(topic_arn, token)
-        envelope = {
+        envelope: dict[str, Any] = {
             "Type": "SubscriptionConfirmation",
             "MessageId": message_id,
             "Token": token,
@@ -268,33 +284,19 @@ class NotificationQueue:
             "To confirm the subscription, visit the SubscribeURL included in this message.",
             "SubscribeURL": url,
             "Timestamp": sns_timestamp(now),
-            "SignatureVersion": "1",
         }
+        envelope = self._signed(envelope, version)
         if protocol == "email":
-            payload = _mail(*confirmation_mail(topic_arn, url), display_name)
+            payload = mail_payload(*confirmation_mail(topic_arn, url), display_name)
         elif protocol == "email-json":
-            payload = _mail(
+            payload = mail_payload(
                 "AWS Notification - Subscription Confirmation", json.dumps(envelope), display_name
             )
         else:
-            payload = self._http(envelope, None, raw=False)
+            payload = http_payload(envelope, None, raw=False)
         self._enqueue(subscription, message_id, "SubscriptionConfirmation", payload, now)
         self._loop.wake()
         return message_id
-
-    def _http(self, envelope: Mapping[str, Any], subscription_arn: str | None, raw: bool) -> dict[str, Any]:
-        headers = {
-            "Content-Type": "text/plain; charset=UTF-8",
-            "x-amz-sns-message-type": str(envelope["Type"]),
-            "x-amz-sns-message-id": str(envelope["MessageId"]),
-            "x-amz-sns-topic-arn": str(envelope["TopicArn"]),
-        }
-        if subscription_arn is not None:
-            headers["x-amz-sns-subscription-arn"] = subscription_arn
-        if raw:
-            headers["x-amz-sns-rawdelivery"] = "true"
-        body = str(envelope["Message"]) if raw else json.dumps(envelope)
-        return {"Http": {"Body": body, "Headers": headers}}
 
     def _enqueue(
         self, subscription: Resource, message_id: str, message_type: str, payload: dict[str, Any], now: float
@@ -344,11 +346,11 @@ class NotificationQueue:
                 self._record(row, reason, now)
             return len(due)
 
-    def _attempt(self, row: Resource) -> str | None:
-        """Send one delivery; None on success, else the reason it failed."""
+    def _attempt(self, row: Resource) -> DeliveryFailed | None:
+        """Send one delivery; None on success, else why it failed."""
         subscription = self.store.get_resource_by_arn(str(row.desired["SubscriptionArn"]))
         if subscription is None or subscription.key.kind != SUBSCRIPTION_KIND:
-            return _GONE
+            return _Gone("gone")
         endpoint = str(row.desired["Endpoint"])
         try:
             if "Http" in row.desired:
@@ -357,17 +359,17 @@ class NotificationQueue:
                 mail = row.desired["Mail"]
                 self.mail(endpoint, mail["Subject"], mail["Body"], mail["FromName"])
         except DeliveryFailed as failure:
-            return failure.reason
+            return failure
         except Exception as exc:
             log.exception("SNS delivery %s raised unexpectedly", row.arn)
-            return f"internal error ({type(exc).__name__})"
+            return DeliveryFailed(f"internal error ({type(exc).__name__})")
         return None
 
-    def _record(self, row: Resource, reason: str | None, now: float) -> None:
-        if reason == _GONE:
-            # Unsubscribed (or its topic deleted) since the message was published: nothing to deliver.
+    def _record(self, row: Resource, failure: DeliveryFailed | None, now: float) -> None:
+        if isinstance(failure, _Gone):
             self.store.delete_resource(row.key)
             return
+        reason = None if failure is None else failure.reason
         attempts = int(row.observed.get("Attempts", 0)) + 1
         observed = {**row.observed, "Attempts": attempts, "LastAttemptAt": now}
         what = (row.desired["Type"], row.desired["MessageId"], row.desired["SubscriptionArn"])
@@ -377,9 +379,11 @@ class NotificationQueue:
             )
             log.debug("SNS %s %s delivered to %s", *what)
         else:
-            delay = self.policy.delay_after(attempts)
+            # A policy refusal would be refused again: fail at once, saying so.
+            delay = None if isinstance(failure, DeliveryRefused) else self.policy.delay_after(attempts)
             if delay is None:
-                reason = f"Gave up after {attempts} attempts: {reason}"
+                if not isinstance(failure, DeliveryRefused):
+                    reason = f"Gave up after {attempts} attempts: {reason}"
                 updated = replace(
                     row, status=FAILED, status_reason=reason, next_action_at=now + KEEP_FAILED_SECONDS
                 )
@@ -392,7 +396,3 @@ class NotificationQueue:
                 )
         with contextlib.suppress(VersionConflict, NotFound):  # deleted or changed meanwhile: that wins
             self.store.update_resource(replace(updated, observed=observed, updated_at=now), row.version)
-
-
-def _mail(subject: str, body: str, from_name: str) -> dict[str, Any]:
-    return {"Mail": {"Subject": subject, "Body": body, "FromName": from_name}}

@@ -99,6 +99,9 @@ class RollingDriver:
         if state.status is not EndpointStatus.UPDATING:
             return state
         if not walk.started(state):
+            aborted = walk.abort_before_begin(state, now)
+            if aborted is not None:
+                return aborted
             try:
                 pending = state.pending or self.plan(resource, state.pending_config, now)
             except (DeployProblem, AccessProblem, UnsafeArchive) as exc:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sagemill.control import training_data
+from sagemill.control import endpoint_capacity, training_data
 from sagemill.control.log_shipping import LogSink, compile_definitions, match_metrics, read_new_lines
 from sagemill.control.s3_uris import AccessProblem, parse_s3_uri
 from sagemill.domain.errors import NotFound, VersionConflict
@@ -111,12 +111,18 @@ class TrainingJobReconciler:
             self._running.pop(resource.arn, None)
             self._save(resource, advance(progress, self._stopped_status(progress), now), None, now)
             return
-        wanted = self.planner.reservation(resource.desired["ResourceConfig"]["InstanceType"])
+        instance_type = resource.desired["ResourceConfig"]["InstanceType"]
+        wanted = self.planner.reservation(instance_type)
         others = [r for arn, r in self._running.items() if arn != resource.arn]
-        if not self.planner.fits(wanted, others):
+        endpoints = endpoint_capacity.running_endpoints(self.store)
+        held = others + endpoint_capacity.endpoint_reservations(self.planner, endpoints)
+        # Endpoints limit how many jobs run beside them but never keep the only job waiting: on a laptop
+        # one idle model server would otherwise block all training.
+        if others and not self.planner.fits(wanted, held):
             message = (
-                f"Waiting for capacity: {resource.desired['ResourceConfig']['InstanceType']} needs "
-                f"{wanted.cpus} vCPUs and {wanted.memory_mib} MiB; the machine is busy with other jobs."
+                f"Waiting for capacity: {instance_type} needs {wanted.cpus} vCPUs and "
+                f"{wanted.memory_mib} MiB; the machine is busy with {len(others)} other training jobs "
+                f"and {endpoint_capacity.instance_count(endpoints)} endpoint instances."
             )
             self._save(resource, advance(progress, S.PENDING, now, message), now + 1.0, now)
             return

@@ -1,13 +1,15 @@
 """Operators' controls of a deployment in flight (a Sagemill extension): pause, resume, promote, abort. Pure.
 
 Each request checks that it makes sense now, records a flag in `extra["deployment"]` and an event in its
-timeline; domain/deployment.py honours the flags on the reconciler's next tick. Decisions:
-* Only blue/green deployments take controls; a rolling update is refused (its walk has no hold point yet).
+timeline; domain/deployment.py (blue/green) and domain/rolling_deployment.py (rolling updates) honour the
+flags on the reconciler's next tick. Decisions, the same for both kinds:
 * `pause` stops the clock: the current bake keeps its remaining seconds (stored now), the overall deadline
   is pushed back by the time spent paused on resume. Alarms are still watched while paused.
-* `promote` resumes a paused deployment; it takes effect once the new fleet is healthy. An alarm already in
-  ALARM still rolls back, in the same tick.
+* `promote` resumes a paused deployment and skips the remaining bakes. Blue/green shifts all traffic once
+  the new fleet is healthy; a rolling update still replaces batch by batch, each healthy before it takes
+  traffic. An alarm already in ALARM still rolls back, in the same tick.
 * `abort` wins over everything, at any point until the deployment ends (provisioning included).
+* A rolling update that is already rolling back takes no control: it is restoring the old capacity.
 * A request that would change nothing (pause twice, resume when running, a second promote or abort) is
   refused rather than ignored, so a script learns that its picture of the deployment is stale.
 """
@@ -24,12 +26,14 @@ from sagemill.domain.deployment import (
     DEPLOYMENT,
     PAUSED,
     PROMOTE,
-    deployment_type,
     plan_for,
     seconds,
     timestamp,
 )
 from sagemill.domain.endpoints import EndpointState
+from sagemill.domain.rolling_record import is_rolling_record, rolling_back
+from sagemill.domain.rolling_record import plan as rolling_plan
+from sagemill.domain.rollout import Step
 
 ACTIONS = ("promote", "abort", "pause", "resume")
 MAX_NOTE = 256
@@ -47,26 +51,31 @@ def request(state: EndpointState, action: str, by: str, now: float, note: str = 
     current = state.extra.get(DEPLOYMENT)
     if not isinstance(current, Mapping):
         raise ControlRefused("there is no deployment in progress")
-    if deployment_type(current.get("config")) == "ROLLING":
-        raise ControlRefused(
-            "rolling updates (RollingUpdatePolicy) cannot be paused, promoted or aborted; only blue/green "
-            "deployments can"
-        )
     if len(note) > MAX_NOTE:
         raise ControlRefused(f"the reason is longer than {MAX_NOTE} characters")
     deployment = dict(current)
     if deployment.get(ABORT):
         raise ControlRefused("it is already being aborted")
+    rolling = is_rolling_record(deployment)
+    if rolling and rolling_back(deployment):
+        raise ControlRefused("it is already rolling back (the previous capacity is being restored)")
     message: str
     if action == "abort":
         deployment[ABORT] = {"at": now, "by": by, "note": note}
         message = f"Abort requested by {by}: all traffic goes back to the previous configuration."
+        if rolling:
+            message += " The old capacity is restored in RollbackMaximumBatchSize batches."
     elif deployment.get(PROMOTE):
         raise ControlRefused("it is already being promoted")
     elif action == "promote":
         resumed = _resume(state, deployment, now) if deployment.get(PAUSED) else ""
         deployment[PROMOTE] = {"at": now, "by": by, "note": note}
-        message = f"Promote requested by {by}: the remaining steps are skipped once the new fleet is healthy."
+        message = (
+            f"Promote requested by {by}: the remaining bakes are skipped; each remaining batch replaces old "
+            "instances as soon as it is healthy."
+            if rolling
+            else f"Promote requested by {by}: the remaining steps are skipped once the new fleet is healthy."
+        )
         message += f" {resumed}" if resumed else ""
     elif action == "pause":
         if deployment.get(PAUSED):
@@ -74,7 +83,8 @@ def request(state: EndpointState, action: str, by: str, now: float, note: str = 
         remaining = _bake_remaining(state, deployment, now)
         deployment[PAUSED] = {"since": now, "by": by, "remaining": remaining, "step": deployment["step"]}
         held = f" with {seconds(remaining)} seconds of the bake left" if remaining is not None else ""
-        message = f"Paused by {by}{held}; alarms are still watched."
+        launches = "; no further batch is launched" if rolling else ""
+        message = f"Paused by {by}{held}{launches}; alarms are still watched."
     else:
         if not deployment.get(PAUSED):
             raise ControlRefused("it is not paused")
@@ -91,7 +101,7 @@ def _bake_remaining(state: EndpointState, deployment: Mapping[str, Any], now: fl
     started = deployment.get("step_started")
     if started is None:
         return None
-    plan = plan_for(state)
+    plan = _plan(state, deployment)
     index = int(deployment["step"])
     if index >= len(plan) or plan[index].kind not in BAKES:
         return None
@@ -106,10 +116,17 @@ def _resume(state: EndpointState, deployment: dict[str, Any], now: float) -> str
     parts = [f"Paused for {seconds(held)} seconds."]
     remaining = paused.get("remaining")
     if remaining is not None and int(deployment["step"]) == int(paused["step"]):
-        wait = plan_for(state)[int(deployment["step"])].wait_seconds
+        wait = _plan(state, deployment)[int(deployment["step"])].wait_seconds
         deployment["step_started"] = now - (wait - float(remaining))
         parts.append(f"The bake continues with {seconds(float(remaining))} seconds left.")
     if deployment.get("deadline") is not None:
         deployment["deadline"] = float(deployment["deadline"]) + held
         parts.append(f"MaximumExecutionTimeoutInSeconds now ends at {timestamp(deployment['deadline'])}.")
     return " ".join(parts)
+
+
+def _plan(state: EndpointState, deployment: Mapping[str, Any]) -> tuple[Step, ...]:
+    """The deployment's plan: the rolling walk's (empty before it is sized), else blue/green's."""
+    if is_rolling_record(deployment):
+        return rolling_plan(deployment)
+    return plan_for(state)

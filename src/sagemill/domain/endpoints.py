@@ -141,6 +141,15 @@ class EndpointState:
     """Variants that no longer take traffic and whose instances are being stopped."""
     pending_since: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    shadows: tuple[Variant, ...] = ()
+    """The config's ShadowProductionVariants: sent a sample of copied requests, their answers discarded."""
+    pending_shadows: tuple[Variant, ...] = ()
+    """The pending config's shadow variants; they replace `shadows` when `pending` is promoted."""
+
+    @property
+    def all_variants(self) -> tuple[Variant, ...]:
+        """Every variant whose instances the platform runs or is stopping."""
+        return self.fleet + self.pending + self.shadows + self.pending_shadows + self.retiring
 
     @property
     def serving(self) -> bool:
@@ -158,6 +167,8 @@ class EndpointState:
             "retiring": [v.to_json() for v in self.retiring],
             "pending_since": self.pending_since,
             "extra": dict(self.extra),
+            "shadows": [v.to_json() for v in self.shadows],
+            "pending_shadows": [v.to_json() for v in self.pending_shadows],
         }
 
     @staticmethod
@@ -174,6 +185,8 @@ class EndpointState:
             retiring=tuple(Variant.from_json(v) for v in data.get("retiring", [])),
             pending_since=data.get("pending_since"),
             extra=dict(data.get("extra", {})),
+            shadows=tuple(Variant.from_json(v) for v in data.get("shadows", [])),
+            pending_shadows=tuple(Variant.from_json(v) for v in data.get("pending_shadows", [])),
         )
 
 

@@ -2,8 +2,9 @@
 
 A job reserves its instance type's vCPUs and memory times its instance count, clamped to the whole
 machine: a type larger than the host runs alone instead of waiting forever. The planner is stateless;
-the caller passes the reservations of the jobs it is running, and a job that does not fit waits
-(the training reconciler shows it as Pending). GPUs are listed for the record but not scheduled.
+the caller passes what is held (the training reconciler: its running jobs and every endpoint variant's
+instances, `control.endpoint_capacity`), and a job that does not fit waits (shown as Pending).
+Endpoints themselves start regardless of what is free. GPUs are listed for the record but not scheduled.
 
 Types missing from the table are read from their name, `ml.<family>.<size>`: `medium` = 1 vCPU,
 `large` = 2, `xlarge` = 4, `<N>xlarge` = 4N; memory per vCPU by the family's first letter:

@@ -108,6 +108,12 @@ class InMemoryRecorder:
         totals.model_latency_us_max = max(totals.model_latency_us_max, model_latency_us)
         totals.overhead_latency_us_sum += overhead_latency_us
         totals.overhead_latency_us_max = max(totals.overhead_latency_us_max, overhead_latency_us)
+        self._also_record(key, model_latency_us, overhead_latency_us, status, model_error, instances)
+
+    def _also_record(
+        self, key: WindowKey, model_us: int, overhead_us: int, status: int, model_error: bool, instances: int
+    ) -> None:
+        """What a subclass keeps besides the totals, called once per invocation after them (here: nothing)."""
 
     def snapshot(self) -> dict[WindowKey, InvocationTotals]:
         return {
@@ -219,30 +225,10 @@ class BucketingRecorder(InMemoryRecorder):
         self.dropped_seconds = 0
         """Seconds discarded because nothing drained them (see MAX_PENDING_SECONDS)."""
 
-    def record_invocation(
-        self,
-        endpoint: EndpointRef,
-        variant: str,
-        config: str,
-        model_latency_us: int,
-        overhead_latency_us: int,
-        status: int,
-        *,
-        model_error: bool = False,
-        instances: int = 1,
+    def _also_record(
+        self, key: WindowKey, model_us: int, overhead_us: int, status: int, model_error: bool, instances: int
     ) -> None:
-        super().record_invocation(
-            endpoint,
-            variant,
-            config,
-            model_latency_us,
-            overhead_latency_us,
-            status,
-            model_error=model_error,
-            instances=instances,
-        )
         second = int(self._clock())
-        key = (endpoint, variant, config)
         with self._lock:
             windows = self._seconds.get(second)
             if windows is None:
@@ -253,7 +239,7 @@ class BucketingRecorder(InMemoryRecorder):
             window = windows.get(key)
             if window is None:
                 window = windows[key] = SecondWindow()
-            window.add(model_latency_us, overhead_latency_us, status, model_error, instances)
+            window.add(model_us, overhead_us, status, model_error, instances)
 
     def drain(self, *, everything: bool = False) -> Drained:
         """Take every finished second (all of them with `everything`, at shutdown), oldest first."""

@@ -21,16 +21,22 @@ class DeployProblem(Exception):
 
 
 def plan_fleet(
-    store: Store, objects: ObjectStore, account: str, region: str, root: Path, config_name: str, now: float
+    store: Store,
+    objects: ObjectStore,
+    account: str,
+    region: str,
+    root: Path,
+    config_name: str,
+    now: float,
+    *,
+    shadow: bool = False,
 ) -> tuple[Variant, ...]:
-    """Each variant of the config with its model fetched and extracted under `root`."""
+    """Each production (or, with `shadow`, shadow) variant of the config, its model extracted under `root`."""
     config = store.get_resource_by_arn(sagemaker_arn("endpoint_config", account, region, config_name))
     if config is None:
         raise DeployProblem(f'Could not find endpoint configuration "{config_name}".')
-    variants = []
-    for spec in config.desired["ProductionVariants"]:
-        variants.append(_plan_variant(store, objects, account, region, root, config_name, spec, now))
-    return tuple(variants)
+    specs = config.desired.get("ShadowProductionVariants" if shadow else "ProductionVariants") or []
+    return tuple(_plan_variant(store, objects, account, region, root, config_name, s, now) for s in specs)
 
 
 def _plan_variant(

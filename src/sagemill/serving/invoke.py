@@ -21,6 +21,7 @@ from sagemill.aws.routing import DEFAULT_REGION, credential_scope
 from sagemill.metrics.invocations import InvocationRecorder
 from sagemill.serving.proxy import ConnectionPool, UpstreamFailed
 from sagemill.serving.router import Backend, EndpointRoute, NoBackend, RoutingTable, VariantRoute
+from sagemill.serving.shadow import ShadowCopier
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -76,6 +77,7 @@ class InvokeEndpoint:
         self.pool = pool or ConnectionPool()
         self.timeout = timeout
         self.max_payload = max_payload
+        self.shadows = ShadowCopier(table, self.pool, recorder, timeout)
 
     def matches(self, scope: Scope, path: str) -> bool:
         if scope["method"] != "POST" or not path.startswith("/endpoints/") or _PATH.match(path) is None:
@@ -179,6 +181,8 @@ class InvokeEndpoint:
         sticky = session if session and session != _NEW_SESSION else headers.get(_INFERENCE_ID, "")
         variant = self._variant(route, headers.get("x-amzn-sagemaker-target-variant", ""), sticky)
         forwarded = [(n, headers[n]) for n in _FORWARDED if n in headers]
+        if route.shadows:
+            self.shadows.copy(route, forwarded, body)
         tried: Backend | None = None
         for _attempt in range(2):
             try:

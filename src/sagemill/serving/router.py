@@ -42,6 +42,8 @@ class EndpointRoute:
     endpoint: EndpointRef
     config_name: str
     variants: tuple[VariantRoute, ...]
+    shadows: tuple[VariantRoute, ...] = ()
+    """Shadow variants: each weight is the share of requests copied to it (answers discarded)."""
     split: dict[str, tuple[VariantRoute, VariantRoute]] = field(init=False, repr=False, compare=False)
     """(blue, green) of each variant served by two fleets; empty outside a deployment (computed once)."""
 

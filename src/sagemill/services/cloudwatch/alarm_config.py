@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sagemill.domain.alarm_criteria import criteria_of, period_of
 from sagemill.domain.alarm_rules import RuleError, parse_rule
-from sagemill.domain.alarms import AlarmCriteria, ComparisonOperator, TreatMissingData, never_fires
+from sagemill.domain.alarms import TreatMissingData, never_fires
 from sagemill.services.cloudwatch.errors import (
     invalid_combination,
     invalid_value,
@@ -67,7 +68,7 @@ def check_metric_alarm(params: Mapping[str, Any]) -> None:
     datapoints = int(params.get("DatapointsToAlarm") or evaluation_periods)
     if datapoints > evaluation_periods:
         raise validation("DatapointsToAlarm must be less than or equal to EvaluationPeriods.")
-    period = _period_of(params)
+    period = period_of(params)
     limit = 86_400 if period < 3600 else 604_800
     if period * evaluation_periods > limit:
         raise validation(
@@ -96,30 +97,6 @@ def _check_metrics(metrics: list[Mapping[str, Any]]) -> None:
             check_alarm_period(
                 int(metric["MetricStat"]["Period"]), f"Metrics.member.{index}.MetricStat.Period"
             )
-
-
-def _period_of(params: Mapping[str, Any]) -> int:
-    if params.get("Period") is not None:
-        return int(params["Period"])
-    periods = [int(m["MetricStat"]["Period"]) for m in params.get("Metrics") or [] if m.get("MetricStat")]
-    periods += [int(m["Period"]) for m in params.get("Metrics") or [] if m.get("Period")]
-    return max(periods) if periods else 60
-
-
-def criteria_of(desired: Mapping[str, Any]) -> AlarmCriteria:
-    """The evaluation criteria of a stored metric alarm."""
-    evaluation_periods = int(desired["EvaluationPeriods"])
-    return AlarmCriteria(
-        period=_period_of(desired),
-        evaluation_periods=evaluation_periods,
-        datapoints_to_alarm=int(desired.get("DatapointsToAlarm") or evaluation_periods),
-        comparison=ComparisonOperator(desired["ComparisonOperator"]),
-        threshold=float(desired["Threshold"]) if desired.get("Threshold") is not None else None,
-        treat_missing=TreatMissingData(desired.get("TreatMissingData") or "missing"),
-        statistic=str(desired.get("ExtendedStatistic") or desired.get("Statistic") or ""),
-        unit=desired.get("Unit"),
-        datapoints_to_alarm_set=desired.get("DatapointsToAlarm") is not None,
-    )
 
 
 def warning_of(desired: Mapping[str, Any]) -> str | None:

@@ -36,6 +36,7 @@ from sagemill.domain.deployment import ABORT, DEPLOYMENT, HISTORY, PAUSED, PROMO
 from sagemill.domain.deployment_controls import ACTIONS, ControlRefused, request
 from sagemill.domain.endpoints import EndpointState
 from sagemill.domain.resources import Resource
+from sagemill.domain.rolling_record import ROLLING, rolling_back
 from sagemill.services.clock import Clock
 from sagemill.services.sagemaker import resources
 from sagemill.services.sagemaker.endpoints import KIND
@@ -234,6 +235,8 @@ def _deployment(record: Mapping[str, Any], state: EndpointState | None) -> dict[
         status = str(record["outcome"])
     elif record.get(ABORT):
         status = "Aborting"
+    elif rolling_back(record):
+        status = "RollingBack"
     elif record.get(PROMOTE):
         status = "Promoting"
     elif record.get(PAUSED):
@@ -259,6 +262,7 @@ def _deployment(record: Mapping[str, Any], state: EndpointState | None) -> dict[
         "Paused": record.get(PAUSED),
         "PromoteRequested": record.get(PROMOTE),
         "AbortRequested": record.get(ABORT),
+        "Rolling": record.get(ROLLING),
     }
     out.update({key: _wire(value) for key, value in optional.items() if value not in (None, "")})
     out["Events"] = [_wire(e) for e in record.get("events") or []]

@@ -46,6 +46,12 @@ def _checked_variants(store: Store, context: RequestContext, params: dict[str, A
         raise validation(
             f"Variant names must be unique within an endpoint configuration: {', '.join(repeated)}."
         )
+    if shadows and (len(variants) != 1 or len(shadows) != 1):
+        raise validation(
+            "An endpoint configuration with ShadowProductionVariants must have exactly one variant in "
+            f"ProductionVariants and one in ShadowProductionVariants (found {len(variants)} and "
+            f"{len(shadows)})."
+        )
     for variant in variants + shadows:
         serverless = variant.get("ServerlessConfig") is not None
         if serverless and (variant.get("InstanceType") or variant.get("InitialInstanceCount")):

@@ -7,10 +7,12 @@ LIMITATIONS:
   domain/deployment.py, RollingUpdatePolicy by domain/rolling_deployment.py. Without a config the
   new fleet comes up and becomes healthy before traffic moves to it all at once.
 - RollingUpdatePolicy is refused for endpoints (or endpoint configs) with more than one production variant,
-  as SageMaker excludes them, and for a new config that renames the variant.
+  as SageMaker excludes them, for a new config that renames the variant, and with shadow variants.
+- Shadow variants run their own instances and get a copy of a share of requests: the shadow's weight over
+  the production variant's (capped at 1); their answers are discarded, their metrics recorded.
 - Alarm names in AutoRollbackConfiguration must exist when the update is accepted (our decision).
 - RetainAllVariantProperties / ExcludeRetainedVariantProperties are accepted and ignored.
-- Serverless variants, shadow variants, data capture and async inference are not served.
+- Serverless variants, data capture and async inference are not served.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ def describe(resource: Resource) -> dict[str, Any]:
     }
     if state.fleet:
         out["ProductionVariants"] = [_variant(v) for v in state.fleet]
+    if state.shadows:
+        out["ShadowProductionVariants"] = [_variant(v) for v in state.shadows]
     if state.failure_reason:
         out["FailureReason"] = state.failure_reason
     if state.extra.get(rollouts.LAST_CONFIG):
@@ -94,7 +98,26 @@ def describe(resource: Resource) -> dict[str, Any]:
             "StartTime": to_datetime(state.pending_since or resource.updated_at),
             "ProductionVariants": [{**_variant(v), "InstanceType": v.instance_type} for v in state.pending],
         }
+        if state.pending_shadows:
+            out["PendingDeploymentSummary"]["ShadowProductionVariants"] = [
+                {**_variant(v), "InstanceType": v.instance_type} for v in state.pending_shadows
+            ]
     return out
+
+
+def _reweighed(variants: tuple[Variant, ...], wanted: Mapping[str, Any]) -> tuple[Variant, ...]:
+    """The variants with the DesiredWeightsAndCapacities asked for them."""
+    out = []
+    for variant in variants:
+        item = wanted.get(variant.name)
+        if item is not None:
+            variant = replace(
+                variant,
+                desired_weight=float(item.get("DesiredWeight", variant.desired_weight)),
+                desired_count=int(item.get("DesiredInstanceCount", variant.desired_count)),
+            )
+        out.append(variant)
+    return tuple(out)
 
 
 def _summary(resource: Resource) -> dict[str, Any]:
@@ -231,8 +254,14 @@ def operations(
             deployment = effective_deployment_config(params, state.extra.get(rollouts.LAST_CONFIG))
             extra = {k: v for k, v in state.extra.items() if k != rollouts.DEPLOYMENT}
             if deployment is not None:
+                rolling = bool(deployment.get("RollingUpdatePolicy"))
+                if rolling and (state.shadows or endpoint_config.desired.get("ShadowProductionVariants")):
+                    raise validation(
+                        "RollingUpdatePolicy is not supported for endpoints with shadow variants; "
+                        "use BlueGreenUpdatePolicy."
+                    )
                 check_deployment(context, deployment, endpoint_config)
-                if deployment.get("RollingUpdatePolicy"):
+                if rolling:
                     check_rolling_variants(state, endpoint_config)
                 extra[rollouts.LAST_CONFIG] = dict(deployment)
                 extra[rollouts.DEPLOYMENT] = rollouts.start(deployment, clock())
@@ -241,6 +270,7 @@ def operations(
                 move(state, E.UPDATING),
                 pending_config=config_name,
                 pending=(),
+                pending_shadows=(),
                 failure_reason="",
                 extra=extra,
             )
@@ -256,24 +286,19 @@ def operations(
             refusal = update_refusal(state.status, resource.arn)
             if refusal:
                 raise validation(refusal)
-            known = {v.name for v in state.fleet}
+            known = {v.name for v in state.fleet + state.shadows}
             unknown = sorted(set(wanted) - known)
             if unknown:
                 raise validation(
                     f"The variant name(s) [{', '.join(unknown)}] are not present in endpoint "
                     f'"{resource.arn}".'
                 )
-            fleet = []
-            for variant in state.fleet:
-                item = wanted.get(variant.name)
-                if item is not None:
-                    variant = replace(
-                        variant,
-                        desired_weight=float(item.get("DesiredWeight", variant.desired_weight)),
-                        desired_count=int(item.get("DesiredInstanceCount", variant.desired_count)),
-                    )
-                fleet.append(variant)
-            return resource.desired, replace(move(state, E.UPDATING), fleet=tuple(fleet), failure_reason="")
+            return resource.desired, replace(
+                move(state, E.UPDATING),
+                fleet=_reweighed(state.fleet, wanted),
+                shadows=_reweighed(state.shadows, wanted),
+                failure_reason="",
+            )
 
         for item in wanted.values():
             if "DesiredWeight" not in item and "DesiredInstanceCount" not in item:

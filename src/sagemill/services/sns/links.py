@@ -1,8 +1,9 @@
-"""The URLs SNS puts in its messages, served unauthenticated under /_sagemill/sns/: confirm and unsubscribe.
+"""The URLs SNS puts in its messages, served unauthenticated under /_sagemill/sns/: links and certificate.
 
 `GET /_sagemill/sns/confirm?TopicArn=…&Token=…` confirms (the token is the secret) and answers
 ConfirmSubscription's XML, as SNS's SubscribeURL does; `GET /_sagemill/sns/unsubscribe?SubscriptionArn=…`
-cancels a subscription unless it was confirmed with AuthenticateOnUnsubscribe=true.
+cancels a subscription unless it was confirmed with AuthenticateOnUnsubscribe=true;
+`GET /_sagemill/sns/SimpleNotificationService-<digest>.pem` is the SigningCertURL: the signing certificate.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sagemill.aws.request import AwsResponse
 from sagemill.aws.specs import operation_model, service_model
 from sagemill.aws.streaming import send_response
 from sagemill.control.notifications import SUBSCRIPTION_KIND
+from sagemill.security.sns_signing import MessageSigner
 from sagemill.services.clock import Clock
 from sagemill.services.sns.access import parse_sns_arn
 from sagemill.services.sns.confirmation import confirm
@@ -34,10 +36,12 @@ _OPERATIONS = {"confirm": "ConfirmSubscription", "unsubscribe": "Unsubscribe"}
 class SnsLinks:
     """ASGI handler for the paths under PREFIX."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, signer: MessageSigner | None = None) -> None:
         self.store = store
         self.clock = clock
         self.protocol = QueryProtocol()
+        self.certificate_path = PREFIX + signer.certificate_name if signer is not None else None
+        self.certificate_pem = signer.certificate_pem if signer is not None else b""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         query = scope.get("query_string", b"").decode("latin-1")
@@ -46,6 +50,10 @@ class SnsLinks:
 
     def answer(self, path: str, query: str) -> AwsResponse:
         request_id = str(uuid.uuid4())
+        if path == self.certificate_path:
+            # Public by nature: subscribers need it to verify signatures; the private key is never served.
+            headers = {"Content-Type": "application/x-pem-file", "x-amzn-RequestId": request_id}
+            return AwsResponse(200, headers, self.certificate_pem)
         name = _OPERATIONS.get(path.removeprefix(PREFIX))
         if name is None:
             error = ServiceError("NotFound", f"No Sagemill route {path[:128]}.", 404)

@@ -8,15 +8,19 @@ LIMITATIONS:
   firehose are refused with SNS's "does not support this protocol string" InvalidParameter.
 - No FIFO topics (FifoTopic=true, MessageGroupId and MessageDeduplicationId are refused), no PublishBatch,
   no SMS (PhoneNumber), no platform applications, no data protection policies.
-- Messages are not signed: envelopes carry SignatureVersion "1" but no Signature or SigningCertURL, so
-  endpoints that verify SNS signatures will reject them.
+- Messages are signed (SignatureVersion 1 or 2) with the server's own key, whose self-signed certificate
+  is served at SigningCertURL under the public URL; verifiers that insist on an amazonaws.com certificate
+  URL (the AWS SDKs' message validators) refuse it. No UnsubscribeConfirmation message is sent.
+- HTTP(S) endpoints are subject to the egress policy (control/sns_egress.py): metadata, link-local,
+  unspecified, multicast and broadcast addresses are refused, at Subscribe for IP literals and at every
+  delivery for names.
 - Topic policies are stored and reported, not evaluated; another account's topic is always refused
   (AuthorizationError), never shared. AddPermission/RemovePermission are not implemented.
 - DeliveryPolicy is stored, not honoured: every delivery follows the server's retry policy (exponential
   back-off, `SAGEMILL_SNS_MAX_ATTEMPTS` tries). Subscription attributes other than RawMessageDelivery
   (FilterPolicy, RedrivePolicy, …) are refused; no filter policies, no dead-letter queues.
 - Unconfirmed subscriptions are kept until unsubscribed (SNS deletes them after three days); their
-  tokens expire after three days as in SNS. No UnsubscribeConfirmation message is sent.
+  tokens expire after three days as in SNS.
 - SubscriptionsDeleted is always 0; delivery status logging and CloudWatch metrics for SNS are not emitted.
 """
 

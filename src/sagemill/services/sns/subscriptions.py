@@ -19,9 +19,11 @@ from sagemill.control.notifications import (
     SUBSCRIPTION_KIND,
     NotificationQueue,
     all_topic_subscriptions,
+    signature_version,
     subscription_name,
     topic_subscriptions,
 )
+from sagemill.control.sns_egress import EgressPolicy
 from sagemill.domain.errors import NotFound, VersionConflict
 from sagemill.domain.resources import Resource, ResourceKey, ResourceQuery, SortKey, SortOrder
 from sagemill.services.clock import Clock
@@ -36,7 +38,7 @@ EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
 PENDING_ARN = "pending confirmation"
 
 
-def _check_endpoint(protocol: str, endpoint: str) -> None:
+def _check_endpoint(protocol: str, endpoint: str, egress: EgressPolicy) -> None:
     if protocol not in PROTOCOLS:
         raise invalid_parameter(f"Amazon SNS does not support this protocol string: {protocol}")
     if not endpoint:
@@ -44,8 +46,13 @@ def _check_endpoint(protocol: str, endpoint: str) -> None:
     if protocol in HTTP_PROTOCOLS:
         if not endpoint.startswith(f"{protocol}://"):
             raise invalid_parameter("Endpoint must match the specified protocol")
-        if not urlsplit(endpoint).hostname:
+        host = urlsplit(endpoint).hostname
+        if not host:
             raise invalid_parameter("Endpoint")
+        # An IP literal is judged now; a name is judged on every delivery, once resolved.
+        refusal = egress.literal_refusal(host)
+        if refusal is not None:
+            raise invalid_parameter(f"Endpoint Reason: {host} is {refusal}; Sagemill does not deliver there")
     elif not EMAIL_ADDRESS.fullmatch(endpoint):
         raise invalid_parameter("Email address")
 
@@ -98,13 +105,13 @@ def operations(store: Store, clock: Clock, notifications: NotificationQueue) -> 
         else:
             subscription = store.update_resource(replace(subscription, desired=desired), subscription.version)
         display_name = str(topic.desired.get("Attributes", {}).get("DisplayName", ""))
-        notifications.request_confirmation(subscription, token, display_name)
+        notifications.request_confirmation(subscription, token, display_name, signature_version(topic))
 
     def subscribe(context: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         topic = owned_topic(store, context, params["TopicArn"])
         protocol = str(params["Protocol"])
         endpoint = str(params.get("Endpoint") or "")
-        _check_endpoint(protocol, endpoint)
+        _check_endpoint(protocol, endpoint, notifications.egress)
         attributes = _subscription_attributes(protocol, params.get("Attributes") or {})
         given = {k: v for k, v in attributes.items() if k in (params.get("Attributes") or {})}
         reveal = bool(params.get("ReturnSubscriptionArn"))

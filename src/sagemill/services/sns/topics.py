@@ -13,6 +13,7 @@ from sagemill.aws.errors import ServiceError
 from sagemill.control.notifications import CONFIRMED, TOPIC_KIND, all_topic_subscriptions
 from sagemill.domain.errors import AlreadyExists, NotFound, VersionConflict
 from sagemill.domain.resources import Resource, ResourceKey, ResourceQuery, SortKey, SortOrder, Tag
+from sagemill.security.sns_signing import SIGNATURE_VERSIONS
 from sagemill.services.clock import Clock
 from sagemill.services.sns.access import find_topic, owned_topic, topic_arn
 from sagemill.services.sns.errors import TOPIC_NOT_FOUND, invalid_parameter, not_found
@@ -79,6 +80,8 @@ def _check_attribute(name: str, value: str) -> None:
         raise invalid_parameter("AttributeName")
     if name == "DisplayName" and len(value) > MAX_DISPLAY_NAME:
         raise invalid_parameter(f"DisplayName Reason: must be at most {MAX_DISPLAY_NAME} characters")
+    if name == "SignatureVersion" and value not in SIGNATURE_VERSIONS:
+        raise invalid_parameter("SignatureVersion")
 
 
 def _attributes(given: dict[str, Any]) -> dict[str, str]:
