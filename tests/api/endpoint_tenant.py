@@ -29,6 +29,13 @@ def booster(seed: int) -> xgb.Booster:
     return xgb.train({"max_depth": 3, "eta": 0.3, "nthread": 1}, xgb.DMatrix(x, label=y), 10)
 
 
+def wrong_features() -> xgb.Booster:
+    """A model trained on four features: every request with the two-column ROWS fails in it."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, size=(100, 4))
+    return xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(x, label=x[:, 0]), 3)
+
+
 def archive(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

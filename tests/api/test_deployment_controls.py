@@ -9,27 +9,24 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from endpoint_tenant import Tenant, booster, expected, predictions
 from signing import sign
-from test_endpoints_api import Tenant, _booster, _expected, _predictions
 
 from sagemill.domain.rollout import sticky_bucket
 from sagemill.testing.live_server import LiveServer
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(
-        tmp_path_factory.mktemp("deployment-controls"), env={"SAGEMILL_ALARM_EVALUATION_SECONDS": "1"}
-    ).start()
-    yield server
-    server.stop()
+def live(alarm_server: LiveServer) -> LiveServer:
+    """The module's server, evaluating alarms every second (tests/api/conftest.py)."""
+    return alarm_server
 
 
 def call(
@@ -103,9 +100,9 @@ def canary(wait: int, termination: int = 0, alarm: str | None = None) -> dict[st
 
 def start_canary(server: LiveServer, tenant: Tenant, config: dict[str, Any]) -> tuple[str, str, str]:
     """An endpoint of 2 old instances in a canary to 2 new ones; returns once the canary takes traffic."""
-    name, _ = tenant.deploy([("AllTraffic", tenant.model(_booster(1)), 2, 1.0)])
+    name, _ = tenant.deploy([("AllTraffic", tenant.model(booster(1)), 2, 1.0)])
     old = tenant.sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
-    new = tenant.config([("AllTraffic", tenant.model(_booster(5)), 2, 1.0)])
+    new = tenant.config([("AllTraffic", tenant.model(booster(5)), 2, 1.0)])
     tenant.sm.update_endpoint(EndpointName=name, EndpointConfigName=new, DeploymentConfig=config)
 
     def shifted() -> Any:
@@ -146,11 +143,11 @@ def test_pause_holds_the_canary_past_its_bake_then_resume_completes(live: LiveSe
     # While paused the split is stable: a sticky key always reaches one fleet, keyless requests both.
     green_key = next(k for k in (f"user-{i}" for i in range(1000)) if sticky_bucket(k) < 0.15)
     blue_key = next(k for k in (f"user-{i}" for i in range(1000)) if sticky_bucket(k) > 0.6)
-    old_answer, new_answer = _expected(_booster(1)), _expected(_booster(5))
+    old_answer, new_answer = expected(booster(1)), expected(booster(5))
     for _ in range(15):
-        assert _predictions(tenant.invoke(name, InferenceId=green_key)) == pytest.approx(new_answer)
-        assert _predictions(tenant.invoke(name, InferenceId=blue_key)) == pytest.approx(old_answer)
-    keyless = [_predictions(tenant.invoke(name)) == pytest.approx(new_answer) for _ in range(60)]
+        assert predictions(tenant.invoke(name, InferenceId=green_key)) == pytest.approx(new_answer)
+        assert predictions(tenant.invoke(name, InferenceId=blue_key)) == pytest.approx(old_answer)
+    keyless = [predictions(tenant.invoke(name)) == pytest.approx(new_answer) for _ in range(60)]
     assert any(keyless) and not all(keyless)
 
     time.sleep(max(0.0, paused_at + 7 - time.monotonic()))  # well past the 5 s bake
@@ -237,7 +234,7 @@ def test_abort_rolls_back_and_other_accounts_cannot_see_or_steer(live: LiveServe
     assert reason.endswith("Reason: bad canary")
     # Every request is the old model's again.
     for _ in range(5):
-        assert _predictions(tenant.invoke(name)) == pytest.approx(_expected(_booster(1)))
+        assert predictions(tenant.invoke(name)) == pytest.approx(expected(booster(1)))
 
     status, error = call(live, tenant.account, name, "pause")
     assert status == 400 and error["__type"] == "ValidationException"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import os
 import signal
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +15,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 from botocore.exceptions import ClientError
+from endpoint_tenant import archive
 
 from sagemill.testing.live_server import LiveServer
 
@@ -39,21 +38,11 @@ def predict_fn(data, model):
 """
 
 
-def _archive(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def _xgboost_model() -> bytes:
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, size=(100, 2))
     booster = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(x, label=x[:, 0]), 5)
-    return _archive({"xgboost-model": bytes(booster.save_raw("ubj"))})
+    return archive({"xgboost-model": bytes(booster.save_raw("ubj"))})
 
 
 class Client:
@@ -234,9 +223,9 @@ def test_model_timeout_is_a_model_error_and_the_endpoint_keeps_serving(
     quick_timeout_server: LiveServer,
 ) -> None:
     client = Client(quick_timeout_server)
-    archive = _archive({"code/inference.py": SLOW_INFERENCE.encode(), "weights.txt": b"w"})
+    packed = archive({"code/inference.py": SLOW_INFERENCE.encode(), "weights.txt": b"w"})
     env = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
-    name = client.create(client.model(archive, image=SKLEARN, env=env), 1)
+    name = client.create(client.model(packed, image=SKLEARN, env=env), 1)
     endpoint = client.wait(name)
     assert endpoint["EndpointStatus"] == "InService", endpoint.get("FailureReason")
     assert client.invoke(name, "hello", "text/plain") == {"echo": "hello"}

@@ -7,7 +7,6 @@ import json
 import random
 import re
 import subprocess
-import tarfile
 import textwrap
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 from botocore.exceptions import ClientError
+from endpoint_tenant import archive
 from s3_helpers import wait_until
 from sklearn.linear_model import LinearRegression  # type: ignore[import-untyped]
 from test_training_sdk import PRELUDE, Sdk, members, sdk_python  # noqa: F401  (sdk_python: a fixture)
@@ -222,22 +222,12 @@ def test_builtin_xgboost_fit_deploy_predict_delete(sdk: Sdk) -> None:
     assert_gone(sdk, out)
 
 
-def _archive(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_sklearn_script_mode_model_deploys_source_dir_and_predicts(sdk: Sdk) -> None:
     x = np.random.default_rng(7).uniform(-1, 1, size=(50, 2))
     regression = LinearRegression().fit(x, 3 * x[:, 0] - 2 * x[:, 1] + 1)
     saved = io.BytesIO()
     joblib.dump(regression, saved)
-    (sdk.work / "model.tar.gz").write_bytes(_archive({"model.joblib": saved.getvalue()}))
+    (sdk.work / "model.tar.gz").write_bytes(archive({"model.joblib": saved.getvalue()}))
     code = sdk.work / "code"
     code.mkdir()
     (code / "inference.py").write_text(INFERENCE_PY)
@@ -275,7 +265,7 @@ def test_submit_directory_archive_is_fetched_safely(server: LiveServer, problem:
     bucket = f"code-{owner}"
     s3.create_bucket(Bucket=bucket)
     source = {"../escape.py": b"x = 1\n"} if problem == "escaping member" else {"inference.py": b"x = 1\n"}
-    s3.put_object(Bucket=bucket, Key="m/sourcedir.tar.gz", Body=_archive(source))
+    s3.put_object(Bucket=bucket, Key="m/sourcedir.tar.gz", Body=archive(source))
     sm = server.client("sagemaker", account=account)
     sm.create_model(
         ModelName="script",

@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
-import xgboost as xgb
 from botocore.exceptions import ClientError
-from test_endpoints_api import Tenant, _booster
+from endpoint_tenant import Tenant, booster, wrong_features
 
 from sagemill.testing.live_server import LiveServer
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(
-        tmp_path_factory.mktemp("guardrails"), env={"SAGEMILL_ALARM_EVALUATION_SECONDS": "1"}
-    ).start()
-    yield live
-    live.stop()
-
-
-def _wrong_features() -> xgb.Booster:
-    """A model trained on four features: every two-feature request to it fails."""
-    rng = np.random.default_rng(7)
-    x = rng.uniform(-1, 1, size=(100, 4))
-    return xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(x, label=x[:, 0]), 3)
+def guarded(alarm_server: LiveServer) -> LiveServer:
+    """The module's server, evaluating alarms every second (tests/api/conftest.py)."""
+    return alarm_server
 
 
 def _alarm(cw: Any, name: str, endpoint: str) -> None:
@@ -83,10 +70,10 @@ class Traffic:
 def test_canary_rolls_back_on_alarm_then_linear_completes(guarded: LiveServer) -> None:
     tenant = Tenant(guarded)
     cw = guarded.client("cloudwatch", account=tenant.account)
-    name, _ = tenant.deploy([("AllTraffic", tenant.model(_booster(1)), 2, 1.0)])
+    name, _ = tenant.deploy([("AllTraffic", tenant.model(booster(1)), 2, 1.0)])
     first = tenant.sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     _alarm(cw, f"{name}-model-errors", name)
-    bad = tenant.config([("AllTraffic", tenant.model(_wrong_features()), 2, 1.0)])
+    bad = tenant.config([("AllTraffic", tenant.model(wrong_features()), 2, 1.0)])
     canary = {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {
@@ -116,7 +103,7 @@ def test_canary_rolls_back_on_alarm_then_linear_completes(guarded: LiveServer) -
     # After the rollback every request is answered by the old model again.
     assert [tenant.invoke(name)["InvokedProductionVariant"] for _ in range(5)] == ["AllTraffic"] * 5
 
-    good = tenant.config([("AllTraffic", tenant.model(_booster(3)), 2, 1.0)])
+    good = tenant.config([("AllTraffic", tenant.model(booster(3)), 2, 1.0)])
     linear = {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {

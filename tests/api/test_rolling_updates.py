@@ -6,25 +6,21 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from test_endpoints_api import Tenant, _booster
-from test_guardrails import Traffic, _alarm, _wrong_features
+from endpoint_tenant import Tenant, booster, wrong_features
+from test_guardrails import Traffic, _alarm
 
 from sagemill.testing.live_server import LiveServer
 
 
 @pytest.fixture(scope="module")
-def rolling(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(
-        tmp_path_factory.mktemp("rolling"), env={"SAGEMILL_ALARM_EVALUATION_SECONDS": "1"}
-    ).start()
-    yield live
-    live.stop()
+def rolling(alarm_server: LiveServer) -> LiveServer:
+    """The module's server, evaluating alarms every second (tests/api/conftest.py)."""
+    return alarm_server
 
 
 def _policy(batch: dict[str, Any], wait: int, alarm: str, **extra: Any) -> dict[str, Any]:
@@ -102,11 +98,11 @@ def _wait_alarm_ok(cw: Any, tenant: Tenant, endpoint: str, alarm: str) -> None:
 def test_rolling_in_batches_of_two_completes_without_a_failed_request(rolling: LiveServer) -> None:
     tenant = Tenant(rolling)
     cw = rolling.client("cloudwatch", account=tenant.account)
-    name, _ = tenant.deploy([("AllTraffic", tenant.model(_booster(1)), 4, 1.0)])
+    name, _ = tenant.deploy([("AllTraffic", tenant.model(booster(1)), 4, 1.0)])
     alarm = f"{name}-model-errors"
     _alarm(cw, alarm, name)
     _wait_alarm_ok(cw, tenant, name, alarm)
-    good = tenant.config([("AllTraffic", tenant.model(_booster(3)), 4, 1.0)])
+    good = tenant.config([("AllTraffic", tenant.model(booster(3)), 4, 1.0)])
     config = _policy({"Type": "CAPACITY_PERCENT", "Value": 50}, 2, alarm)
     with Traffic(tenant, name) as traffic, Watcher(tenant, name) as watcher:
         tenant.sm.update_endpoint(EndpointName=name, EndpointConfigName=good, DeploymentConfig=config)
@@ -137,12 +133,12 @@ def test_rolling_in_batches_of_two_completes_without_a_failed_request(rolling: L
 def test_rolling_to_a_failing_model_rolls_back_on_the_alarm(rolling: LiveServer) -> None:
     tenant = Tenant(rolling)
     cw = rolling.client("cloudwatch", account=tenant.account)
-    name, _ = tenant.deploy([("AllTraffic", tenant.model(_booster(1)), 4, 1.0)])
+    name, _ = tenant.deploy([("AllTraffic", tenant.model(booster(1)), 4, 1.0)])
     first = tenant.sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     alarm = f"{name}-model-errors"
     _alarm(cw, alarm, name)
     _wait_alarm_ok(cw, tenant, name, alarm)
-    bad = tenant.config([("AllTraffic", tenant.model(_wrong_features()), 4, 1.0)])
+    bad = tenant.config([("AllTraffic", tenant.model(wrong_features()), 4, 1.0)])
     config = _policy(
         {"Type": "INSTANCE_COUNT", "Value": 2},
         60,
@@ -171,7 +167,7 @@ def test_a_rollback_after_retired_batches_relaunches_the_old_capacity(rolling: L
     """The guard alarm watches a metric the test controls, so it fires once old instances are gone."""
     tenant = Tenant(rolling)
     cw = rolling.client("cloudwatch", account=tenant.account)
-    name, _ = tenant.deploy([("AllTraffic", tenant.model(_booster(1)), 4, 1.0)])
+    name, _ = tenant.deploy([("AllTraffic", tenant.model(booster(1)), 4, 1.0)])
     first = tenant.sm.describe_endpoint(EndpointName=name)["EndpointConfigName"]
     alarm = f"{name}-manual"
     dimensions = [{"Name": "EndpointName", "Value": name}]
@@ -188,7 +184,7 @@ def test_a_rollback_after_retired_batches_relaunches_the_old_capacity(rolling: L
         ComparisonOperator="GreaterThanThreshold",
         TreatMissingData="notBreaching",
     )
-    good = tenant.config([("AllTraffic", tenant.model(_booster(3)), 4, 1.0)])
+    good = tenant.config([("AllTraffic", tenant.model(booster(3)), 4, 1.0)])
     config = _policy(
         {"Type": "INSTANCE_COUNT", "Value": 1},
         3,
@@ -263,11 +259,11 @@ def test_a_server_killed_while_baking_resumes_the_rolling_update(tmp_path: Path)
     restarted = None
     try:
         tenant = Tenant(server)
-        name, _ = tenant.deploy([("AllTraffic", tenant.model(_booster(1)), 4, 1.0)])
+        name, _ = tenant.deploy([("AllTraffic", tenant.model(booster(1)), 4, 1.0)])
         cw = server.client("cloudwatch", account=tenant.account)
         alarm = f"{name}-model-errors"
         _alarm(cw, alarm, name)
-        good = tenant.config([("AllTraffic", tenant.model(_booster(3)), 4, 1.0)])
+        good = tenant.config([("AllTraffic", tenant.model(booster(3)), 4, 1.0)])
         config = _policy({"Type": "INSTANCE_COUNT", "Value": 2}, 4, alarm)
         tenant.sm.update_endpoint(EndpointName=name, EndpointConfigName=good, DeploymentConfig=config)
         deadline = time.monotonic() + 30

@@ -7,13 +7,12 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import xgboost as xgb
 from botocore.exceptions import ClientError
-from endpoint_tenant import ROWS, Tenant, booster, expected, predictions
+from endpoint_tenant import ROWS, Tenant, booster, expected, predictions, wrong_features
 from live_helpers import poll, run_sagemill
 
 from sagemill.testing.live_server import LiveServer
@@ -24,13 +23,6 @@ def tenant(server: LiveServer) -> Iterator[Tenant]:
     tenant = Tenant(server)
     yield tenant
     tenant.delete_endpoints()
-
-
-def _four_feature_booster() -> xgb.Booster:
-    """A model the two-column ROWS cannot be scored by: every copy sent to it is a model error."""
-    rng = np.random.default_rng(7)
-    x = rng.uniform(-1, 1, size=(100, 4))
-    return xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(x, label=x[:, 0]), 3)
 
 
 def _variant(name: str, model: str, weight: float, count: int = 1) -> dict[str, Any]:
@@ -111,7 +103,7 @@ def test_shadow_gets_every_request_and_the_caller_only_production(tenant: Tenant
 
 
 def test_a_failing_shadow_never_fails_the_caller(tenant: Tenant) -> None:
-    config = _shadow_config(tenant, tenant.model(booster(1)), tenant.model(_four_feature_booster()))
+    config = _shadow_config(tenant, tenant.model(booster(1)), tenant.model(wrong_features()))
     name, _, _ = tenant.deploy_config(config)
     for _ in range(20):
         assert len(predictions(tenant.invoke(name))) == len(ROWS)
@@ -207,3 +199,24 @@ def test_blue_green_update_brings_the_new_shadow_up_before_promoting(tenant: Ten
     assert (shadow["VariantName"], shadow["CurrentInstanceCount"]) == ("Next", 2)
     assert done["EndpointConfigName"] == target
     tenant.sm.delete_endpoint(EndpointName=name)
+
+
+def test_a_restarted_server_adopts_the_shadow_and_keeps_copying(tmp_path: Path) -> None:
+    live = LiveServer(tmp_path).start()
+    try:
+        tenant = Tenant(live)
+        model = tenant.model()
+        name, _, _ = tenant.deploy_config(_shadow_config(tenant, model, model))
+        ids = {i.name for i in (tmp_path / "endpoints").glob("*/*/*/instances/*")}
+        assert len(ids) == 2  # one production and one shadow instance
+        live.kill()
+        live = LiveServer(tmp_path, port=live.port).start()  # same URL: the tenant's clients reconnect
+        for _ in range(10):
+            tenant.invoke(name)
+        assert poll(lambda: _sum(tenant, name, "Shadow", "Invocations"), lambda n: n >= 10) == 10
+        assert {i.name for i in (tmp_path / "endpoints").glob("*/*/*/instances/*")} == ids  # adopted
+        described = tenant.sm.describe_endpoint(EndpointName=name)
+        assert described["ShadowProductionVariants"][0]["CurrentInstanceCount"] == 1
+        tenant.sm.delete_endpoint(EndpointName=name)
+    finally:
+        live.stop()
