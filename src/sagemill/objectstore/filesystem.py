@@ -9,8 +9,6 @@ at start-up. One process owns a root: garbage collection knows only its own writ
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,7 +29,8 @@ from sagemill.objectstore.base import (
     UploadInfo,
     choose_parts,
 )
-from sagemill.objectstore.checksums import Digests, multipart_etag, verify
+from sagemill.objectstore.blobs import BlobFiles
+from sagemill.objectstore.checksums import multipart_etag
 from sagemill.objectstore.index import (
     Catalog,
     key_bytes,
@@ -40,7 +39,7 @@ from sagemill.objectstore.index import (
     part_from_row,
     upload_from_row,
 )
-from sagemill.objectstore.streams import CHUNK, IteratorReader, MeteredReader
+from sagemill.objectstore.streams import IteratorReader
 
 # Reopening after a concurrent overwrite unlinked the blob we were about to open: a few tries
 # always suffice unless the key is rewritten nonstop, which then surfaces as the OSError it is.
@@ -53,105 +52,24 @@ class FilesystemObjectStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.blobs = root / "blobs"
-        self.tmp = root / "tmp"
-        for folder in (self.blobs, self.tmp):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.blobs = BlobFiles(root)
         self.catalog = Catalog(root / "catalog.db")
-        # Temporary files and blobs not yet committed: garbage collection must leave them alone.
-        self._in_flight: set[str] = set()
-        self._in_flight_lock = threading.Lock()
         self.collect_garbage()
 
     def close(self) -> None:
         """Close the catalog's connections (the store is unusable afterwards)."""
         self.catalog.close()
 
-    # blobs
-
-    def _blob_path(self, blob: str) -> Path:
-        return self.blobs / blob[:2] / blob
-
-    def _write_blob(
-        self, body: Readable, expected: Expected, algorithms: tuple[str, ...]
-    ) -> tuple[str, Digests]:
-        """Stream a body into a new blob file, verified and fsynced; returns its name and digests.
-
-        The blob stays registered as in flight until `_settle` says its catalog row has committed
-        (or was abandoned).
-        """
-        wanted = tuple(dict.fromkeys((*algorithms, *expected.checksums)))
-        reader = MeteredReader(body, Digests(wanted), expected.size)
-        name = uuid.uuid4().hex
-        temp = self.tmp / name
-        self._track(name)
-        try:
-            with temp.open("wb") as out:
-                while chunk := reader.read(CHUNK):
-                    out.write(chunk)
-                verify(reader.digests, expected)
-                out.flush()
-                os.fsync(out.fileno())
-            target = self._blob_path(name)
-            target.parent.mkdir(exist_ok=True)
-            os.replace(temp, target)
-            _fsync_dir(target.parent)
-            return name, reader.digests
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            self._settle(name)
-            raise
-
-    def _track(self, name: str) -> None:
-        with self._in_flight_lock:
-            self._in_flight.add(name)
-
-    def _settle(self, name: str) -> None:
-        with self._in_flight_lock:
-            self._in_flight.discard(name)
-
-    def _read_blob(self, blob: str, start: int, end: int) -> Iterator[bytes]:
-        # Opened eagerly so a concurrent overwrite (which unlinks the blob) cannot pull it away.
-        handle = self._blob_path(blob).open("rb")
-
-        def chunks() -> Iterator[bytes]:
-            with handle:
-                handle.seek(start)
-                remaining = end - start + 1
-                while remaining > 0:
-                    chunk = handle.read(min(CHUNK, remaining))
-                    if not chunk:
-                        return
-                    remaining -= len(chunk)
-                    yield chunk
-
-        return chunks()
-
     def _unlink(self, blobs: list[str]) -> None:
-        for blob in blobs:
-            self._blob_path(blob).unlink(missing_ok=True)
+        self.blobs.unlink(blobs)
 
     def collect_garbage(self) -> None:
-        """Remove temporary files and blobs no catalog row refers to (left by a crash).
+        """Remove temporary files and blobs no catalog row refers to (left by a crash)."""
+        self.blobs.collect_garbage(self._referenced)
 
-        Safe while this store is writing: files are listed first, then the writes in flight are
-        noted, then the catalog is read. A blob listed but neither in flight at that moment nor
-        referenced afterwards was committed by nobody (a writer commits before it stops being in
-        flight) or was already replaced (its replacer unlinks it anyway).
-        """
-        temps = list(self.tmp.iterdir())
-        blobs = [blob for folder in self.blobs.iterdir() for blob in folder.iterdir()]
-        with self._in_flight_lock:
-            in_flight = set(self._in_flight)
-        referenced = {
-            r["blob"] for r in self.catalog.query("SELECT blob FROM objects UNION SELECT blob FROM parts")
-        }
-        for temp in temps:
-            if temp.name not in in_flight:
-                temp.unlink(missing_ok=True)
-        for blob in blobs:
-            if blob.name not in in_flight and blob.name not in referenced:
-                blob.unlink(missing_ok=True)
+    def _referenced(self) -> set[str]:
+        rows = self.catalog.query("SELECT blob FROM objects UNION SELECT blob FROM parts")
+        return {r["blob"] for r in rows}
 
     # buckets
 
@@ -195,7 +113,7 @@ class FilesystemObjectStore:
         checksum_algorithms: tuple[str, ...] = (),
     ) -> ObjectInfo:
         self._require_space(bucket)
-        blob, digests = self._write_blob(body, expected, checksum_algorithms)
+        blob, digests = self.blobs.write(body, expected, checksum_algorithms)
         info = ObjectInfo(bucket, key, digests.size, digests.etag(), time.time(), meta, digests.checksums())
         self._commit_object(info, blob)
         return info
@@ -235,7 +153,7 @@ class FilesystemObjectStore:
             self._unlink([blob])
             raise
         finally:
-            self._settle(blob)
+            self.blobs.settle(blob)
         if old is not None and old[0] != blob:
             extra.append(old[0])
         self._unlink(extra)
@@ -260,7 +178,7 @@ class FilesystemObjectStore:
             info, blob = found
             last = info.size - 1 if end is None else min(end, info.size - 1)
             try:
-                return info, self._read_blob(blob, start, last)
+                return info, self.blobs.read(blob, start, last)
             except FileNotFoundError:
                 # Overwritten or deleted between reading the row and opening its blob: look again.
                 if attempt == _OPEN_TRIES - 1:
@@ -284,7 +202,7 @@ class FilesystemObjectStore:
         self._require_space(bucket)
         source, stream = self.open_object(source_bucket, source_key)
         reader = IteratorReader(stream)
-        blob, digests = self._write_blob(reader, Expected(size=source.size), tuple(source.checksums))
+        blob, digests = self.blobs.write(reader, Expected(size=source.size), tuple(source.checksums))
         etag = source.etag if source.parts_count else digests.etag()
         info = ObjectInfo(
             bucket, key, digests.size, etag, time.time(), meta, digests.checksums(), source.parts_count
@@ -348,7 +266,7 @@ class FilesystemObjectStore:
             *checksum_algorithms,
             *((upload.checksum_algorithm,) if upload.checksum_algorithm else ()),
         )
-        blob, digests = self._write_blob(body, expected, algorithms)
+        blob, digests = self.blobs.write(body, expected, algorithms)
         part = PartInfo(part_number, digests.size, digests.etag(), time.time(), digests.checksums())
         self._commit_part(upload_id, part, blob)
         return part
@@ -378,7 +296,7 @@ class FilesystemObjectStore:
             self._unlink([blob])
             raise
         finally:
-            self._settle(blob)
+            self.blobs.settle(blob)
         if old is not None:
             self._unlink([old[0]])
 
@@ -393,7 +311,7 @@ class FilesystemObjectStore:
     ) -> PartInfo:
         self._require_upload(upload_id)
         _, stream = self.open_object(source_bucket, source_key, start, end)
-        blob, digests = self._write_blob(IteratorReader(stream), Expected(), ())
+        blob, digests = self.blobs.write(IteratorReader(stream), Expected(), ())
         part = PartInfo(part_number, digests.size, digests.etag(), time.time(), {})
         self._commit_part(upload_id, part, blob)
         return part
@@ -417,7 +335,7 @@ class FilesystemObjectStore:
         reader = IteratorReader(
             chunk for part in chosen for chunk in self._read_part(blobs[part.part_number], part)
         )
-        blob, digests = self._write_blob(reader, Expected(size=sum(p.size for p in chosen)), ())
+        blob, digests = self.blobs.write(reader, Expected(size=sum(p.size for p in chosen)), ())
         info = ObjectInfo(
             upload.bucket,
             upload.key,
@@ -447,7 +365,7 @@ class FilesystemObjectStore:
 
     def _read_part(self, blob: str, part: PartInfo) -> Iterator[bytes]:
         try:
-            yield from self._read_blob(blob, 0, part.size - 1)
+            yield from self.blobs.read(blob, 0, part.size - 1)
         except FileNotFoundError:
             # Replaced by a concurrent upload of the same part number since we listed the parts.
             raise InvalidPart(str(part.part_number)) from None
@@ -460,14 +378,6 @@ class FilesystemObjectStore:
         self._unlink(blobs)
         if not deleted:
             raise NoSuchUpload(upload_id)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # Keeps the adapter and the port in step: mypy checks the assignment structurally.

@@ -14,6 +14,9 @@ Layout under the prefix P (keys stay readable in the external store):
   P/.sagemill/parts/<h>/<n>/<md5>/<token>   part n's checksums, in the key so one listing reads all
 S3 bucket names never start with '.', so `.sagemill` cannot collide with a bucket space.
 
+The adapter is built in layers: s3_prefix.py (this layout, the calls, staging), s3_uploads.py
+(multipart uploads and their records), and this module (bucket spaces, objects, garbage collection).
+
 Verification before visibility. A body of at most `buffer_size` bytes (or of unknown size) is
 spooled locally (in memory up to `buffer_size`, then on disk), verified, and sent with one PutObject
 carrying its Content-MD5. A larger body of declared size streams to a temporary external key while
@@ -37,36 +40,20 @@ LIMITATIONS:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from typing import IO, Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import Any
 
 from sagemill.objectstore.base import (
-    MAX_KEY_BYTES,
     Expected,
     KeyTooLong,
-    NoSuchBucketSpace,
     NoSuchObject,
-    NoSuchUpload,
     ObjectInfo,
     ObjectMeta,
     ObjectStore,
-    ObjectStoreError,
     PartInfo,
     Readable,
-    UploadInfo,
-    choose_parts,
 )
-from sagemill.objectstore.checksums import Digests, verify
 from sagemill.objectstore.external import (
     ENV_ACCESS_KEY_ID,
     ENV_ENDPOINT,
@@ -78,13 +65,10 @@ from sagemill.objectstore.external import (
     encode_meta,
     error_code,
     make_client,
-    meta_dict,
-    meta_from_dict,
     object_info,
     parts_count,
-    translate,
 )
-from sagemill.objectstore.streams import CHUNK, MeteredReader
+from sagemill.objectstore.s3_uploads import S3Uploads
 
 # Re-exported: the adapter's configuration is part of its interface.
 __all__ = [
@@ -99,109 +83,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class _Staged:
-    """A verified body waiting to be placed: in a local spool, or in a temporary external object."""
-
-    digests: Digests
-    spool: IO[bytes] | None = None
-    temp_key: str | None = None
-
-
-class S3ObjectStore:
+class S3ObjectStore(S3Uploads):
     """The ObjectStore port on an external S3-compatible store; see the module docstring."""
-
-    def __init__(self, config: ExternalS3Config, client: Any = None) -> None:
-        """`client`: a boto3 S3 client to share (stores under several prefixes of one external store)."""
-        self.config = config
-        self.bucket = config.bucket
-        self._root = f"{config.prefix}/" if config.prefix else ""
-        self._internal = f"{self._root}.sagemill/"
-        self.client: Any = client if client is not None else make_client(config)
-
-    # layout
-
-    def _space(self, bucket: str) -> str:
-        if not bucket or "/" in bucket or bucket.startswith("."):
-            raise ValueError(f"not a bucket name: {bucket!r}")
-        return f"{self._root}{bucket}/"
-
-    def _key(self, bucket: str, key: str) -> str:
-        if not key:
-            raise ValueError("an empty key would name the bucket space's marker")
-        external = self._space(bucket) + key
-        if len(external.encode("utf-8")) > MAX_KEY_BYTES:
-            raise KeyTooLong(key[:64])
-        return external
-
-    def max_key_bytes(self, bucket: str) -> int:
-        """The longest key (in UTF-8 bytes) this store holds in `bucket`."""
-        return MAX_KEY_BYTES - len(self._space(bucket).encode("utf-8"))
-
-    def _record_key(self, upload_id: str) -> str:
-        return f"{self._internal}uploads/{_digest(upload_id)}"
-
-    def _parts_prefix(self, upload_id: str) -> str:
-        return f"{self._internal}parts/{_digest(upload_id)}/"
-
-    # calls
-
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        try:
-            response: dict[str, Any] = getattr(self.client, operation)(Bucket=self.bucket, **params)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, operation) from exc
-        return response
-
-    def _pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
-        try:
-            yield from self.client.get_paginator(operation).paginate(Bucket=self.bucket, **params)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, operation) from exc
-
-    def _delete_keys(self, keys: list[str]) -> None:
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
-            self._call("delete_objects", Delete={"Objects": batch, "Quiet": True})
-
-    # staging: verify before anything becomes visible
-
-    @contextmanager
-    def _staged(self, body: Readable, expected: Expected, algorithms: tuple[str, ...]) -> Iterator[_Staged]:
-        wanted = tuple(dict.fromkeys((*algorithms, *expected.checksums)))
-        reader = MeteredReader(body, Digests(wanted), expected.size)
-        if expected.size is not None and expected.size > self.config.buffer_size:
-            temp = f"{self._internal}tmp/{uuid.uuid4().hex}"
-            try:
-                self._stream_to(temp, reader, expected)
-                verify(reader.digests, expected)
-                yield _Staged(reader.digests, temp_key=temp)
-            finally:
-                # Should this fail, collect_garbage removes it later; the caller's outcome matters more.
-                with suppress(ObjectStoreError):
-                    self._call("delete_object", Key=temp)
-            return
-        max_size = self.config.buffer_size
-        with tempfile.SpooledTemporaryFile(max_size=max_size, dir=self.config.spool_dir) as spool:
-            while chunk := reader.read(CHUNK):
-                spool.write(chunk)
-            verify(reader.digests, expected)
-            spool.seek(0)
-            yield _Staged(reader.digests, spool=spool)
-
-    def _stream_to(self, temp: str, reader: MeteredReader, expected: Expected) -> None:
-        """PutObject of a body as it arrives; the body's own failure wins over the client's wrapping."""
-        params: dict[str, Any] = {"Key": temp, "Body": reader, "ContentLength": expected.size}
-        if expected.md5_base64 is not None:
-            params["ContentMD5"] = expected.md5_base64
-        try:
-            self.client.put_object(Bucket=self.bucket, **params)
-        except Exception as exc:
-            if reader.failure is not None:
-                raise reader.failure from None
-            if isinstance(exc, (ClientError, BotoCoreError)):
-                raise translate(exc, "put_object") from exc
-            raise
 
     # bucket spaces
 
@@ -219,12 +102,6 @@ class S3ObjectStore:
         space = self._space(bucket)
         page = self._call("list_objects_v2", Prefix=space, StartAfter=space, MaxKeys=1)
         return not page.get("Contents")
-
-    def _require_space(self, bucket: str) -> None:
-        try:
-            self._call("head_object", Key=self._space(bucket))
-        except NoSuchObject:
-            raise NoSuchBucketSpace(bucket) from None
 
     # objects
 
@@ -369,82 +246,7 @@ class S3ObjectStore:
                 return found, True
             params = {"Prefix": space + prefix, "ContinuationToken": page["NextContinuationToken"]}
 
-    # multipart
-
-    def create_upload(
-        self, bucket: str, key: str, meta: ObjectMeta, checksum_algorithm: str | None = None
-    ) -> UploadInfo:
-        external = self._key(bucket, key)
-        self._require_space(bucket)
-        result = self._call(
-            "create_multipart_upload",
-            Key=external,
-            ContentType=meta.content_type,
-            Metadata=encode_meta(meta, {}),
-        )
-        upload = UploadInfo(result["UploadId"], bucket, key, time.time(), meta, checksum_algorithm)
-        record = {
-            "upload_id": upload.upload_id,
-            "bucket": bucket,
-            "key": key,
-            "initiated": upload.initiated,
-            "meta": meta_dict(meta),
-            "checksum_algorithm": checksum_algorithm,
-        }
-        self._call("put_object", Key=self._record_key(upload.upload_id), Body=json.dumps(record).encode())
-        return upload
-
-    def get_upload(self, upload_id: str) -> UploadInfo | None:
-        try:
-            response = self._call("get_object", Key=self._record_key(upload_id))
-        except NoSuchObject:
-            return None
-        with response["Body"] as stream:
-            record = json.loads(stream.read())
-        return UploadInfo(
-            upload_id,
-            record["bucket"],
-            record["key"],
-            record["initiated"],
-            meta_from_dict(record["meta"]),
-            record["checksum_algorithm"],
-        )
-
-    def _require_upload(self, upload_id: str) -> tuple[UploadInfo, str]:
-        upload = self.get_upload(upload_id)
-        if upload is None:
-            raise NoSuchUpload(upload_id)
-        return upload, self._key(upload.bucket, upload.key)
-
-    def put_part(
-        self,
-        upload_id: str,
-        part_number: int,
-        body: Readable,
-        expected: Expected,
-        checksum_algorithms: tuple[str, ...] = (),
-    ) -> PartInfo:
-        upload, external = self._require_upload(upload_id)
-        algorithm = (upload.checksum_algorithm,) if upload.checksum_algorithm else ()
-        target = {"Key": external, "UploadId": upload_id, "PartNumber": part_number}
-        with self._staged(body, expected, (*checksum_algorithms, *algorithm)) as staged:
-            digests = staged.digests
-            checksums = digests.checksums()
-            if checksums:
-                # Recorded before the part exists, so a listed part never lacks its checksums.
-                token = base64.urlsafe_b64encode(json.dumps(checksums).encode()).decode()
-                record = f"{self._parts_prefix(upload_id)}{part_number:05d}/{digests.md5.hexdigest()}/{token}"
-                self._call("put_object", Key=record, Body=b"")
-            if staged.temp_key is not None:
-                source = {"Bucket": self.bucket, "Key": staged.temp_key}
-                etag = self._call("upload_part_copy", CopySource=source, **target)["CopyPartResult"]["ETag"]
-            else:
-                size, md5 = digests.size, digests.md5_base64()
-                result = self._call(
-                    "upload_part", Body=staged.spool, ContentLength=size, ContentMD5=md5, **target
-                )
-                etag = result["ETag"]
-        return PartInfo(part_number, digests.size, etag, time.time(), checksums)
+    # copies into uploads
 
     def copy_part(
         self,
@@ -469,65 +271,6 @@ class S3ObjectStore:
             CopySourceIfMatch=source.etag,
         )
         return PartInfo(part_number, last - start + 1, result["CopyPartResult"]["ETag"], time.time(), {})
-
-    def list_parts(self, upload_id: str) -> list[PartInfo]:
-        _, external = self._require_upload(upload_id)
-        recorded: dict[tuple[int, str], dict[str, str]] = {}
-        prefix = self._parts_prefix(upload_id)
-        for page in self._pages("list_objects_v2", Prefix=prefix):
-            for item in page.get("Contents", []):
-                number, md5, token = item["Key"][len(prefix) :].split("/")
-                recorded[(int(number), md5)] = json.loads(base64.urlsafe_b64decode(token))
-        parts: list[PartInfo] = []
-        for page in self._pages("list_parts", Key=external, UploadId=upload_id):
-            for item in page.get("Parts", []):
-                number, etag = item["PartNumber"], item["ETag"]
-                checksums = recorded.get((number, etag.strip('"')), {})
-                modified = item["LastModified"].timestamp()
-                parts.append(PartInfo(number, item["Size"], etag, modified, checksums))
-        return parts
-
-    def list_uploads(self, bucket: str) -> list[UploadInfo]:
-        uploads: list[UploadInfo] = []
-        for page in self._pages("list_multipart_uploads", Prefix=self._space(bucket)):
-            for item in page.get("Uploads", []):
-                upload = self.get_upload(item["UploadId"])
-                # Uploads without a record are not ours to show (a crash inside create_upload).
-                if upload is not None and upload.bucket == bucket:
-                    uploads.append(upload)
-        return sorted(uploads, key=lambda u: (u.key.encode("utf-8"), u.initiated))
-
-    def complete_upload(self, upload_id: str, parts: list[tuple[int, str]]) -> ObjectInfo:
-        upload, external = self._require_upload(upload_id)
-        chosen = choose_parts({p.part_number: p for p in self.list_parts(upload_id)}, parts)
-        result = self._call(
-            "complete_multipart_upload",
-            Key=external,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in chosen]},
-        )
-        self._forget(upload_id)
-        etag = result["ETag"]
-        size = sum(p.size for p in chosen)
-        count = parts_count(etag) or len(chosen)
-        return ObjectInfo(upload.bucket, upload.key, size, etag, time.time(), upload.meta, {}, count)
-
-    def abort_upload(self, upload_id: str) -> None:
-        _, external = self._require_upload(upload_id)
-        self._abort_external(external, upload_id)
-        self._forget(upload_id)
-
-    def _abort_external(self, external: str, upload_id: str) -> None:
-        # Already gone (aborted elsewhere, or by a lifecycle rule): the record goes all the same.
-        with suppress(NoSuchUpload):
-            self._call("abort_multipart_upload", Key=external, UploadId=upload_id)
-
-    def _forget(self, upload_id: str) -> None:
-        """Delete an upload's record and part checksums."""
-        keys = [self._record_key(upload_id)]
-        for page in self._pages("list_objects_v2", Prefix=self._parts_prefix(upload_id)):
-            keys += [item["Key"] for item in page.get("Contents", [])]
-        self._delete_keys(keys)
 
     # housekeeping
 
@@ -565,24 +308,6 @@ class S3ObjectStore:
                     removed.append(item["Key"])
         self._delete_keys(removed)
         return len(removed) + aborted
-
-    def _external_upload_exists(self, record_key: str) -> bool:
-        try:
-            response = self._call("get_object", Key=record_key)
-        except NoSuchObject:
-            return False
-        with response["Body"] as stream:
-            record = json.loads(stream.read())
-        try:
-            external = self._key(record["bucket"], record["key"])
-            self._call("list_parts", Key=external, UploadId=record["upload_id"], MaxParts=1)
-        except NoSuchUpload:
-            return False
-        return True
-
-
-def _digest(upload_id: str) -> str:
-    return hashlib.sha256(upload_id.encode()).hexdigest()[:32]
 
 
 # Keeps the adapter and the port in step: mypy checks the assignment structurally.

@@ -9,6 +9,7 @@ from time import strptime
 
 import pytest
 
+from sagemill.domain.alarm_warnings import never_fires
 from sagemill.domain.alarms import (
     AlarmCriteria,
     AlarmState,
@@ -21,7 +22,6 @@ from sagemill.domain.alarms import (
     evaluation_range,
     is_low_sample,
     java_double,
-    never_fires,
     treat_missing_for,
 )
 

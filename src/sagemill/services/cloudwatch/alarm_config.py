@@ -7,7 +7,8 @@ from typing import Any
 
 from sagemill.domain.alarm_criteria import criteria_of, period_of
 from sagemill.domain.alarm_rules import RuleError, parse_rule
-from sagemill.domain.alarms import TreatMissingData, never_fires
+from sagemill.domain.alarm_warnings import never_fires
+from sagemill.domain.alarms import TreatMissingData
 from sagemill.services.cloudwatch.errors import (
     invalid_combination,
     invalid_value,

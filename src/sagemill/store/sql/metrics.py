@@ -11,23 +11,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    Engine,
-    bindparam,
-    case,
-    delete,
-    exists,
-    func,
-    insert,
-    literal_column,
-    or_,
-    select,
-    text,
-    tuple_,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, bindparam, delete, exists, select, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -42,6 +26,18 @@ from sagemill.store.metrics import (
     ValueRange,
 )
 from sagemill.store.sql import alarm_history as history_sql
+from sagemill.store.sql.metric_statements import (
+    ADD_DIMENSIONS,
+    AGGREGATES,
+    BY_PERIOD,
+    GROUPED,
+    INSERT_SAMPLES,
+    PERCENTILE_VALUES,
+    PERIODS_MAX,
+    UPSERT_SERIES,
+    VALUE_RANGES,
+    ensure_periods,
+)
 from sagemill.store.sql.tables import metric_dimensions, metric_samples, metric_series
 
 _s, _d, _m = metric_series.c, metric_dimensions.c, metric_samples.c
@@ -54,126 +50,10 @@ _CACHE_LIMIT = 200_000
 # A put retried after a cached series id went stale (a purge in this or another process).
 _PUT_ATTEMPTS = 3
 
-# Built once: the hot paths then reuse SQLAlchemy's compiled forms.
-_INSERT_SAMPLES = insert(metric_samples)
-
-
-def _upsert_series(dialect: Any) -> Any:
-    """INSERT a series, or raise the stored one's last_sample_at; either way RETURNING its id.
-
-    One statement per batch, keys sorted by hash: every row lock a writer takes on metric_series
-    is taken in that one order, so PostgreSQL writers never deadlock; and the row comes back even
-    when another writer created it first or a purge deleted it meanwhile.
-    """
-    statement = dialect.insert(metric_series)
-    newer = statement.excluded.last_sample_at
-    return statement.on_conflict_do_update(
-        index_elements=[_s.key_hash],
-        set_={"last_sample_at": case((newer > _s.last_sample_at, newer), else_=_s.last_sample_at)},
-    ).returning(_s.key_hash, _s.id, _s.last_sample_at)
-
-
-_UPSERT_SERIES = {"sqlite": _upsert_series(sqlite), "postgresql": _upsert_series(postgresql)}
-_ADD_DIMENSIONS = {
-    "sqlite": sqlite.insert(metric_dimensions).on_conflict_do_nothing(),
-    "postgresql": postgresql.insert(metric_dimensions).on_conflict_do_nothing(),
-}
-_START = bindparam("start", type_=BigInteger)
-_IN_RANGE = [_m.ts >= _START, _m.ts < bindparam("end", type_=BigInteger)]
-# Reads find series by key hash in the statement itself: no cached id can send them astray.
-_SAMPLES_OF = metric_samples.join(metric_series, _s.id == _m.series_id)
-# Integer division on both backends (ts - start >= 0, so truncation is the floor).
-_BUCKET = ((_m.ts - _START) // bindparam("period", type_=BigInteger)).label("bucket")
-# Grouped by the output's name: PostgreSQL would not match a repeated expression holding parameters.
-_GROUPS: tuple[Any, ...] = (_s.key_hash, literal_column("bucket"))
-# What each kind of per-period read computes: the basic statistics' summary (`aggregate`), or what
-# percentiles can take from a period without reading its samples (`value_ranges`). Both are one
-# pass over the samples; FILTER costs about what one more column does.
-_AGGREGATES = "aggregates"
-_VALUE_RANGES = "value ranges"
-_COLUMNS: dict[str, tuple[Any, ...]] = {
-    _AGGREGATES: (
-        func.sum(_m.count),
-        func.sum(_m.sum),
-        func.min(_m.minimum),
-        func.max(_m.maximum),
-        func.max(_m.unit),
-    ),
-    _VALUE_RANGES: (
-        func.sum(_m.count),
-        func.max(_m.unit),
-        func.count().filter(or_(_m.count != 1, _m.value.is_(None))),  # samples that are not singles
-        func.min(_m.value),
-        func.max(_m.value),
-    ),
-}
-_GROUPED = {
-    kind: select(_s.key_hash, _BUCKET, *columns)
-    .select_from(_SAMPLES_OF)
-    .where(_s.key_hash.in_(bindparam("hashes", expanding=True)), *_IN_RANGE)
-    .group_by(*_GROUPS)
-    .order_by(*_GROUPS)
-    for kind, columns in _COLUMNS.items()
-}
-
-# SQLite can only GROUP BY an expression through a sort, which costs more than reading the rows.
-# Joined to a table of period numbers instead, each period is one primary-key range of samples and
-# the groups arrive in order: no sort. The numbers live in a TEMP table of each connection.
-_PERIODS_MAX = 10_080  # a week of minutes; more periods than this group with a sort
-_PERIODS_READY = "sagemill.metric_periods"
-_PERIODS_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS metric_periods (k INTEGER PRIMARY KEY)",
-    "INSERT OR IGNORE INTO metric_periods (k) WITH RECURSIVE n(k) AS "
-    f"(SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k + 1 < {_PERIODS_MAX}) SELECT k FROM n",
-)
-_BY_PERIOD_SQL = """\
-SELECT ser.key_hash, p.k, {columns}
-FROM metric_series AS ser CROSS JOIN metric_periods AS p CROSS JOIN metric_samples AS m
-WHERE ser.key_hash IN :hashes AND p.k < :n AND m.series_id = ser.id
-  AND m.ts >= :start + p.k * :period AND m.ts < :start + (p.k + 1) * :period AND m.ts < :end {unit}
-GROUP BY ser.key_hash, p.k"""
-_BY_PERIOD_COLUMNS = {
-    _AGGREGATES: "sum(m.count), sum(m.sum), min(m.minimum), max(m.maximum), max(m.unit)",
-    _VALUE_RANGES: "sum(m.count), max(m.unit), count(*) FILTER (WHERE m.count <> 1 OR m.value IS NULL),"
-    " min(m.value), max(m.value)",
-}
-_BY_PERIOD = {
-    (kind, with_unit): text(
-        _BY_PERIOD_SQL.format(columns=columns, unit="AND m.unit = :unit" if with_unit else "")
-    ).bindparams(bindparam("hashes", expanding=True))
-    for kind, columns in _BY_PERIOD_COLUMNS.items()
-    for with_unit in (False, True)
-}
-# Read through the driver's own cursor: a day of per-second samples is 86,400 rows, and SQLAlchemy's
-# result rows and type processing cost more than the driver's fetch (the types need no processing).
-_PERCENTILE_SQL = """\
-SELECT m.ts, m.value, m.count FROM metric_samples AS m JOIN metric_series AS ser ON ser.id = m.series_id
-WHERE ser.key_hash = {key_hash} AND m.ts >= {start} AND m.ts < {end} AND m.value IS NOT NULL{unit}
-ORDER BY m.ts, m.seq"""
-_PERCENTILE_VALUES = {
-    (dialect, with_unit): _PERCENTILE_SQL.format(
-        **{name: marker.format(name) for name in ("key_hash", "start", "end")},
-        unit=f" AND m.unit = {marker.format('unit')}" if with_unit else "",
-    )
-    for dialect, marker in (("sqlite", ":{}"), ("postgresql", "%({})s"))
-    for with_unit in (False, True)
-}
-
 
 def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
     for at in range(0, len(items), _CHUNK):
         yield items[at : at + _CHUNK]
-
-
-def _ensure_periods(conn: Connection) -> None:
-    """Create this SQLite connection's period numbers once (the flag lives as long as the connection)."""
-    info = conn.connection.info
-    if info.get(_PERIODS_READY):
-        return
-    for statement in _PERIODS_DDL:
-        conn.exec_driver_sql(statement)
-    conn.commit()  # else the pool's rollback on release would empty the table again
-    info[_PERIODS_READY] = True
 
 
 def dimensions_key(dimensions: Sequence[tuple[str, str]]) -> str:
@@ -261,7 +141,7 @@ class SqlMetricStore:
                 for h in chunk
             ]
             dimension_rows = []
-            for key_hash, series_id, last in conn.execute(_UPSERT_SERIES[conn.dialect.name], rows):
+            for key_hash, series_id, last in conn.execute(UPSERT_SERIES[conn.dialect.name], rows):
                 key = pending[key_hash]
                 found[key] = (int(series_id), int(last))
                 if key not in known or known[key][0] != series_id:
@@ -270,7 +150,7 @@ class SqlMetricStore:
                         {"series_id": series_id, "name": n, "value": v} for n, v in key.dimensions
                     ]
             if dimension_rows:
-                conn.execute(_ADD_DIMENSIONS[conn.dialect.name], dimension_rows)
+                conn.execute(ADD_DIMENSIONS[conn.dialect.name], dimension_rows)
         return found
 
     # samples
@@ -320,14 +200,14 @@ class SqlMetricStore:
             }
             for position, (key, s) in enumerate(samples)
         ]
-        conn.execute(_INSERT_SAMPLES, rows)
+        conn.execute(INSERT_SAMPLES, rows)
 
     def aggregate(
         self, keys: Sequence[MetricKey], start: int, end: int, period: int, unit: str | None = None
     ) -> Mapping[MetricKey, list[Aggregate]]:
         result: dict[MetricKey, list[Aggregate]] = {key: [] for key in keys}
         for found, at, (count, total, low, high, row_unit) in self._per_period(
-            _AGGREGATES, keys, start, end, period, unit
+            AGGREGATES, keys, start, end, period, unit
         ):
             aggregate = Aggregate(at, float(count), float(total), float(low), float(high), str(row_unit))
             for key in found:
@@ -339,7 +219,7 @@ class SqlMetricStore:
     ) -> Mapping[MetricKey, list[ValueRange]]:
         result: dict[MetricKey, list[ValueRange]] = {key: [] for key in keys}
         for found, at, (count, row_unit, others, low, high) in self._per_period(
-            _VALUE_RANGES, keys, start, end, period, unit
+            VALUE_RANGES, keys, start, end, period, unit
         ):
             lowest = float(low) if low is not None else None
             highest = float(high) if high is not None else None
@@ -362,11 +242,11 @@ class SqlMetricStore:
         periods = -(-(end - start) // period)
         params: dict[str, Any] = {"start": start, "end": end, "period": period, "n": periods, "unit": unit}
         with self.engine.connect() as conn:
-            if conn.dialect.name == "sqlite" and periods <= _PERIODS_MAX:
-                _ensure_periods(conn)
-                statement: Any = _BY_PERIOD[(kind, unit is not None)]
+            if conn.dialect.name == "sqlite" and periods <= PERIODS_MAX:
+                ensure_periods(conn)
+                statement: Any = BY_PERIOD[(kind, unit is not None)]
             else:
-                statement = _GROUPED[kind]
+                statement = GROUPED[kind]
                 if unit is not None:
                     statement = statement.where(_m.unit == bindparam("unit"))
             for chunk in _chunks(sorted(keys_of)):
@@ -382,7 +262,7 @@ class SqlMetricStore:
         with self.engine.connect() as conn:
             cursor = conn.connection.cursor()
             try:
-                cursor.execute(_PERCENTILE_VALUES[(conn.dialect.name, unit is not None)], params)
+                cursor.execute(PERCENTILE_VALUES[(conn.dialect.name, unit is not None)], params)
                 # Both drivers hand back ints for BIGINT and floats for DOUBLE: the rows are the answer.
                 rows = cast("list[tuple[int, float, float]]", cursor.fetchall())
             finally:
