@@ -98,6 +98,8 @@ class Cell:
     errors: int
     cpu_us: float = float("nan")
     """Server CPU (user + system, all its processes) per request: less sensitive to noisy neighbours."""
+    gateway_cpu_us: float = float("nan")
+    """Of that, `sagemill serve`'s own (Sagemill rows only): the data plane's cost without the model's."""
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -200,6 +202,7 @@ class Wrk:
         conc: int,
         headers: dict[str, str] | None = None,
         pids: list[int] | None = None,
+        gateway_pid: int | None = None,
     ) -> Cell:
         body_path = self.workdir / f"body-{uuid.uuid4().hex[:8]}.csv"
         body_path.write_bytes(body)
@@ -211,11 +214,13 @@ class Wrk:
         cmd = [self.binary, "-t1", f"-c{conc}", "--timeout", "10s", "-s", str(self.script)]
         if self.warmup > 0:
             subprocess.run([*cmd, f"-d{round(self.warmup)}s", url], env=env, capture_output=True, check=True)
-        cpu_before = cpu_seconds(pids or [])
+        gateway = [gateway_pid] if gateway_pid else []
+        cpu_before, gateway_before = cpu_seconds(pids or []), cpu_seconds(gateway)
         done = subprocess.run(
             [*cmd, f"-d{round(self.seconds)}s", url], env=env, capture_output=True, text=True
         )
         cpu_used = cpu_seconds(pids or []) - cpu_before
+        gateway_used = cpu_seconds(gateway) - gateway_before
         line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
         if line is None:
             raise RuntimeError(f"wrk failed: {done.stdout}\n{done.stderr}")
@@ -230,6 +235,7 @@ class Wrk:
             data["p99_us"] / 1000,
             data["socket_errors"] + data["timeouts"] + non_2xx,
             cpu_used / data["requests"] * 1e6 if pids and data["requests"] else float("nan"),
+            gateway_used / data["requests"] * 1e6 if gateway and data["requests"] else float("nan"),
         )
 
 
@@ -365,7 +371,14 @@ def bench_sagemill(
                 # The recorder's sums include wrk's warm-up; the mean over warm-up + run is what CloudWatch's
                 # Average would show for the period.
                 before = overhead_totals(server.url)
-                cells[(rows, c)] = wrk.run(url, bodies[rows], c, headers=headers, pids=both)
+                cells[(rows, c)] = wrk.run(
+                    url,
+                    bodies[rows],
+                    c,
+                    headers=headers,
+                    pids=both,
+                    gateway_pid=server.process.pid if server.process else None,
+                )
                 after = overhead_totals(server.url)
                 count = after[0] - before[0]
                 overhead[(rows, c)] = (after[1] - before[1]) / count / 1000 if count else float("nan")
@@ -534,6 +547,14 @@ def main() -> int:
                 (f"p50 c=1 Sagemill - model server direct, {rows} row(s)", f"{gap:.2f} ms", gap <= 1.0)
             )
     if sm_extra:
+        for (rows, c), cell in sm.items():
+            checks.append(
+                (
+                    f"gateway (sagemill serve) CPU per request, {rows} row(s), c={c}",
+                    f"{cell.gateway_cpu_us:.0f} us",
+                    None,
+                )
+            )
         for (rows, c), mean in sm_extra["overhead_mean_ms"].items():
             checks.append(
                 (

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import stat
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -188,3 +191,17 @@ def test_denied_networks_refuse_literals_at_subscribe_and_names_at_delivery(
 def test_loopback_receivers_stay_allowed_by_default(sns: Any, hook: Hook) -> None:
     topic = sns.create_topic(Name="local")["TopicArn"]
     subscribe_confirmed(sns, topic, hook)  # 127.0.0.1: single-machine setups rely on it
+
+
+def test_a_bad_network_setting_stops_the_server_with_its_name(tmp_path: Path) -> None:
+    env = {**os.environ, "SAGEMILL_SNS_HTTP_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sagemill", "serve", "--data-dir", str(tmp_path), "--port", "0", "--migrate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "SAGEMILL_SNS_HTTP_ALLOWED_NETWORKS: 'intranet' is not an IP network" in result.stderr
+    assert "object store" not in result.stderr

@@ -44,6 +44,10 @@ METADATA = tuple(
 _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 
+class BadNetworkSetting(ValueError):
+    """A CIDR list setting that does not parse; the message names the setting and the entry."""
+
+
 def parse_networks(text: str | None, setting: str) -> tuple[IpNetwork, ...] | None:
     """A comma-separated CIDR list (None when unset or blank); ValueError names the setting and the entry."""
     if text is None or not text.strip():
@@ -55,7 +59,7 @@ def parse_networks(text: str | None, setting: str) -> tuple[IpNetwork, ...] | No
         try:
             networks.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
-            raise ValueError(
+            raise BadNetworkSetting(
                 f"{setting}: {entry!r} is not an IP network (write CIDRs like 10.0.0.0/8)"
             ) from None
     return tuple(networks)

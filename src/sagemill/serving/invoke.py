@@ -6,6 +6,7 @@ chain; errors are worded as sagemaker-runtime words them (aws-wire-and-sdk.md §
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -45,6 +46,16 @@ _FORWARDED = (
 _SESSION = "x-amzn-sagemaker-session-id"
 _INFERENCE_ID = "x-amzn-sagemaker-inference-id"
 _NEW_SESSION = "NEW_SESSION"
+
+
+# Request ids: UUID-shaped like the runtime's, a random per-process prefix and a counter; unique without
+# a getrandom() call and a UUID object per request.
+_ID_PREFIX = str(uuid.uuid4())[:24]
+_ID_COUNTER = itertools.count(1)
+
+
+def _request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
 
 
 class _Error(Exception):
@@ -89,7 +100,7 @@ class InvokeEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             headers[raw_name.decode("latin-1").lower()] = raw_value.decode("latin-1")
