@@ -14,12 +14,14 @@ from sagemill.aws.dispatch import Dispatcher
 from sagemill.aws.gateway import Gateway, Receive, Scope, Send
 from sagemill.config import Settings
 from sagemill.control.alarms import AlarmEvaluator
+from sagemill.control.endpoints import KIND as ENDPOINT_KIND
 from sagemill.control.endpoints import POLL_SECONDS as ENDPOINT_POLL_SECONDS
 from sagemill.control.endpoints import EndpointReconciler
 from sagemill.control.loop import Loop, PeriodicTask
 from sagemill.control.notification_transports import MailSender, SmtpServer, no_mail_server
 from sagemill.control.notifications import NotificationQueue, RetryPolicy
 from sagemill.control.sns_egress import EgressPolicy
+from sagemill.control.training import KIND as TRAINING_KIND
 from sagemill.control.training import POLL_SECONDS as TRAINING_POLL_SECONDS
 from sagemill.control.training import TrainingJobReconciler
 from sagemill.executors.capacity import CapacityPlanner, Machine
@@ -125,8 +127,20 @@ class Application:
         # Work repeated while the server runs: retention, reconcilers.
         self.background = Loop(
             [
-                PeriodicTask("training jobs", TRAINING_POLL_SECONDS, self.training.tick),
-                PeriodicTask("endpoints", ENDPOINT_POLL_SECONDS, self.endpoints.tick),
+                # The reconcilers sleep until their queue's next row is due (at most 1 s): an idle
+                # server does not query the database ten times a second; API writes wake them.
+                PeriodicTask(
+                    "training jobs",
+                    TRAINING_POLL_SECONDS,
+                    self.training.tick,
+                    due=lambda: store.next_action_time(TRAINING_KIND),
+                ),
+                PeriodicTask(
+                    "endpoints",
+                    ENDPOINT_POLL_SECONDS,
+                    self.endpoints.tick,
+                    due=lambda: store.next_action_time(ENDPOINT_KIND),
+                ),
                 PeriodicTask("log retention", 3600.0, self.purge_expired_logs),
                 PeriodicTask("alarms", settings.alarm_evaluation_seconds, self.alarms.tick),
                 PeriodicTask("metric retention", 3600.0, self.purge_expired_metrics),

@@ -20,6 +20,10 @@ class PeriodicTask:
     run: Callable[[float], object]
     next_at: float = 0.0
     failures: int = field(default=0)
+    due: Callable[[], float | None] | None = None
+    """When the task's work is next due (wall clock; None = nothing scheduled): a reconciler's queue.
+    With it, the task sleeps past `interval` until then, up to `idle` seconds; `Loop.wake` cuts it short."""
+    idle: float = 1.0
 
 
 class Loop:
@@ -61,8 +65,21 @@ class Loop:
                 except Exception:
                     task.failures += 1
                     log.exception("background task %s failed (%d in a row)", task.name, task.failures)
-                task.next_at = now + task.interval
+                task.next_at = self._next_at(task, now)
         return max(0.0, min(t.next_at for t in self.tasks) - self.clock())
+
+    @staticmethod
+    def _next_at(task: PeriodicTask, now: float) -> float:
+        soonest = now + task.interval
+        if task.due is None or task.failures:
+            return soonest
+        try:
+            upcoming = task.due()
+        except Exception:
+            log.exception("background task %s: reading when it is next due failed", task.name)
+            return soonest
+        latest = now + max(task.idle, task.interval)
+        return max(soonest, min(latest, upcoming if upcoming is not None else latest))
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -57,6 +57,10 @@ class Store(Protocol):
         """Rows of a kind whose next_action_at has come, oldest first (for reconcilers)."""
         ...
 
+    def next_action_time(self, kind: str) -> float | None:
+        """The earliest next_action_at of a kind, due or not; None when no row of it is scheduled."""
+        ...
+
     def set_tags(self, arn: str, tags: list[Tag]) -> None:
         """Add or overwrite tags on an ARN."""
         ...

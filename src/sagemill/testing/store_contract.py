@@ -553,6 +553,16 @@ class StoreContract:
         assert store.due_resources(KIND, now - 1000, 10) == []
         assert names(store.due_resources(OTHER_KIND, now, 10)) == ["other-kind"]
 
+    def test_next_action_time_is_the_earliest_scheduled_of_a_kind(self, store: Store) -> None:
+        assert store.next_action_time(KIND) is None
+        store.create_resource(make_resource("idle", next_action_at=None), [])
+        assert store.next_action_time(KIND) is None
+        store.create_resource(make_resource("later", next_action_at=T0 + 50), [])
+        store.create_resource(make_resource("sooner", next_action_at=T0 + 5.25), [])
+        store.create_resource(make_resource("other-kind", kind=OTHER_KIND, next_action_at=T0), [])
+        assert store.next_action_time(KIND) == T0 + 5.25
+        assert store.next_action_time(OTHER_KIND) == T0
+
     def test_an_update_moves_a_resource_in_and_out_of_the_queue(self, store: Store) -> None:
         created = make_resource("queued", next_action_at=T0)
         store.create_resource(created, [])

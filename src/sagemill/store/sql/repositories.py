@@ -310,6 +310,12 @@ class SqlStore:
         with self.engine.connect() as conn:
             return [_to_resource(row) for row in conn.execute(statement).all()]
 
+    def next_action_time(self, kind: str) -> float | None:
+        statement = select(func.min(resources.c.next_action_at)).where(resources.c.kind == kind)
+        with self.engine.connect() as conn:
+            value = conn.execute(statement).scalar()
+        return None if value is None else float(value)
+
     # tags
 
     def set_tags(self, arn: str, tag_list: list[Tag]) -> None:
