@@ -22,7 +22,8 @@ Series:
   so every invocation is counted in exactly the right Prometheus bucket.
 - `sagemill_training_jobs_active{status, secondary_status}` and `sagemill_training_job_metric{account,
   region, job, metric}` (latest value of each metric a running job logged): read from the store at scrape
-  time. Finished jobs are not counted: the Store port has no cross-account count.
+  time; `sagemill_training_jobs{status}` and `sagemill_endpoints{status}` count every stored job (finished
+  ones too) and endpoint by status, across accounts.
 - `sagemill_build_info{version, python}`, and the client library's process/platform collectors.
 """
 
@@ -69,6 +70,7 @@ REQUEST_BOUNDS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _LE = [repr(us / 1e6) for us in LATENCY_BOUNDS_US]  # "0.0001" … "60.0", as the client formats `le`
 _ENDPOINT_LABELS = ["account", "region", "endpoint", "variant"]
 TRAINING_KIND = "training_job"
+ENDPOINT_KIND = "endpoint"
 _ACTIVE_JOBS_LIMIT = 10_000
 _FAR_FUTURE = 1e18  # every active job's next_action_at is before this; finished jobs have none
 
@@ -163,7 +165,7 @@ class EndpointCollector(Collector):
 
 
 class TrainingCollector(Collector):
-    """Active training jobs by status, and the latest value of each metric they logged, at scrape time."""
+    """Training jobs and endpoints by status, and each running job's latest logged metrics, at scrape time."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -189,7 +191,17 @@ class TrainingCollector(Collector):
                 metric.add_metric([key.account_id, key.region, key.name, name], value)
         for (status, secondary), count in sorted(counts.items()):
             active.add_metric([status, secondary], count)
-        yield from (active, metric)
+        jobs = GaugeMetricFamily(
+            "sagemill_training_jobs",
+            "Training jobs stored, finished ones included, by status.",
+            labels=["status"],
+        )
+        for status, count in sorted(self.store.count_by_status(TRAINING_KIND).items()):
+            jobs.add_metric([status], count)
+        endpoints = GaugeMetricFamily("sagemill_endpoints", "Endpoints by status.", labels=["status"])
+        for status, count in sorted(self.store.count_by_status(ENDPOINT_KIND).items()):
+            endpoints.add_metric([status], count)
+        yield from (active, metric, jobs, endpoints)
 
 
 class PrometheusMetrics:

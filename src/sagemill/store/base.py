@@ -57,6 +57,10 @@ class Store(Protocol):
         """Rows of a kind whose next_action_at has come, oldest first (for reconcilers)."""
         ...
 
+    def count_by_status(self, kind: str) -> dict[str, int]:
+        """How many rows of a kind are in each status, across every account (operators' dashboards)."""
+        ...
+
     def next_action_time(self, kind: str) -> float | None:
         """The earliest next_action_at of a kind, due or not; None when no row of it is scheduled."""
         ...

@@ -553,6 +553,15 @@ class StoreContract:
         assert store.due_resources(KIND, now - 1000, 10) == []
         assert names(store.due_resources(OTHER_KIND, now, 10)) == ["other-kind"]
 
+    def test_count_by_status_spans_accounts_and_keeps_kinds_apart(self, store: Store) -> None:
+        assert store.count_by_status(KIND) == {}
+        store.create_resource(make_resource("a", status="InProgress"), [])
+        store.create_resource(make_resource("b", status="InProgress", account=OTHER_ACCOUNT), [])
+        store.create_resource(make_resource("c", status="Completed"), [])
+        store.create_resource(make_resource("d", status="Completed", kind=OTHER_KIND), [])
+        assert store.count_by_status(KIND) == {"InProgress": 2, "Completed": 1}
+        assert store.count_by_status(OTHER_KIND) == {"Completed": 1}
+
     def test_next_action_time_is_the_earliest_scheduled_of_a_kind(self, store: Store) -> None:
         assert store.next_action_time(KIND) is None
         store.create_resource(make_resource("idle", next_action_at=None), [])

@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import random
 from collections.abc import MutableMapping
+from dataclasses import replace
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -27,7 +28,15 @@ class FakeStore:
         self.resources = resources
 
     def due_resources(self, kind: str, now: float, limit: int) -> list[Resource]:
-        return [r for r in self.resources if r.key.kind == kind][:limit]
+        due = [r for r in self.resources if r.key.kind == kind and r.next_action_at is not None]
+        return [r for r in due if r.next_action_at is not None and r.next_action_at <= now][:limit]
+
+    def count_by_status(self, kind: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.resources:
+            if r.key.kind == kind:
+                counts[r.status] = counts.get(r.status, 0) + 1
+        return counts
 
 
 def _job(name: str, status: str, secondary: SecondaryStatus, metrics: dict[str, float]) -> Resource:
@@ -128,6 +137,10 @@ def test_platform_requests_training_jobs_and_build_info() -> None:
         _job("a", "InProgress", SecondaryStatus.TRAINING, {"train:rmse": 0.5}),
         _job("b", "InProgress", SecondaryStatus.TRAINING, {}),
         _job("c", "Stopping", SecondaryStatus.STOPPING, {}),
+        replace(_job("d", "Completed", SecondaryStatus.COMPLETED, {}), next_action_at=None),
+        replace(
+            _job("e", "InService", SecondaryStatus.COMPLETED, {}), key=ResourceKey("1", "r", "endpoint", "e")
+        ),
     ]
     metrics = _metrics(jobs)
     metrics.observe_request("sagemaker", "CreateEndpoint", 200, 0.004)
@@ -141,6 +154,12 @@ def test_platform_requests_training_jobs_and_build_info() -> None:
     assert samples[("sagemill_training_jobs_active", training)] == 2
     stopping = frozenset({("status", "Stopping"), ("secondary_status", "Stopping")})
     assert samples[("sagemill_training_jobs_active", stopping)] == 1
+    assert not any(
+        k[0] == "sagemill_training_jobs_active" and ("status", "Completed") in k[1] for k in samples
+    )
+    assert samples[("sagemill_training_jobs", frozenset({("status", "InProgress")}))] == 2
+    assert samples[("sagemill_training_jobs", frozenset({("status", "Completed")}))] == 1
+    assert samples[("sagemill_endpoints", frozenset({("status", "InService")}))] == 1
     job = {("account", "123456789012"), ("region", "us-east-1"), ("job", "a"), ("metric", "train:rmse")}
     assert samples[("sagemill_training_job_metric", frozenset(job))] == 0.5
     build = [k for k in samples if k[0] == "sagemill_build_info"]

@@ -310,6 +310,15 @@ class SqlStore:
         with self.engine.connect() as conn:
             return [_to_resource(row) for row in conn.execute(statement).all()]
 
+    def count_by_status(self, kind: str) -> dict[str, int]:
+        statement = (
+            select(resources.c.status, func.count())
+            .where(resources.c.kind == kind)
+            .group_by(resources.c.status)
+        )
+        with self.engine.connect() as conn:
+            return {str(status): int(count) for status, count in conn.execute(statement).all()}
+
     def next_action_time(self, kind: str) -> float | None:
         statement = select(func.min(resources.c.next_action_at)).where(resources.c.kind == kind)
         with self.engine.connect() as conn:
