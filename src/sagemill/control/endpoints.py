@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 import time
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,36 +54,19 @@ class EndpointReconciler:
         logs: LogSink,
         routes: RoutingTable,
         root: Path,
-        *,
-        python: str = sys.executable,
-        server_module: str = inst.SERVER_MODULE,
-        server_env: Mapping[str, str] | None = None,
-        ping_timeout: float = 0.5,
-        max_ping_failures: int = 3,
-        startup_timeout: float = 120.0,
     ) -> None:
         self.store = store
         self.objects = objects
         self.routes = routes
         self.root = root
-        self.instances = EndpointInstances(
-            executor,
-            logs,
-            routes,
-            root,
-            python=python,
-            server_module=server_module,
-            server_env=server_env,
-            ping_timeout=ping_timeout,
-            max_ping_failures=max_ping_failures,
-            startup_timeout=startup_timeout,
-        )
+        # Model-server processes: start, ping, replace, stop (tests and benches tune it there).
+        self.instances = EndpointInstances(executor, logs, routes, root)
         self.rolling = RollingDriver(  # RollingUpdatePolicy deployments: control/rolling.py
             watch=self.instances.watch_all,
             retire=self.instances.retire,
             plan=self._plan,
             alarm_states=lambda resource: alarm_reader(self.store, resource),
-            startup_timeout=startup_timeout,
+            startup_timeout=self.instances.startup_timeout,
         )
 
     def tick(self, now: float) -> None:
