@@ -24,7 +24,14 @@ from sagemill.aws.protocol import WireProtocol, protocol_for
 from sagemill.aws.request import AwsRequest, AwsResponse
 from sagemill.aws.routing import Route, credential_scope, route, virtual_host_path
 from sagemill.aws.specs import service_model
-from sagemill.aws.streaming import ReceiveReader, read_bounded, send_response, verifying
+from sagemill.aws.streaming import (
+    BodyTooLarge,
+    ReceiveReader,
+    read_bounded,
+    read_buffered_body,
+    send_response,
+    verifying,
+)
 from sagemill.aws.validation import validate
 
 log = logging.getLogger("sagemill.gateway")
@@ -53,10 +60,6 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 @cache
 def _protocol(name: str) -> WireProtocol:
     return protocol_for(name)
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class Gateway:
@@ -134,8 +137,8 @@ class Gateway:
             await send_response(send, response, request_head.method)
             return
         try:
-            body = await self._read_body(receive, headers)
-        except _BodyTooLarge:
+            body = await read_buffered_body(receive, headers, self.max_body_bytes)
+        except BodyTooLarge:
             response = self.too_large(request_head)
         except OSError:
             return
@@ -145,24 +148,6 @@ class Gateway:
             request = request_head.with_body(body)
             response = await anyio.to_thread.run_sync(self.handle, request)
         await send_response(send, response, request_head.method)
-
-    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes | None:
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise _BodyTooLarge
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise _BodyTooLarge
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     def too_large(self, request: AwsRequest) -> AwsResponse:
         error = ServiceError(

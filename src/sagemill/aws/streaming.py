@@ -7,7 +7,7 @@ import hmac
 import sys
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import anyio.abc
@@ -24,6 +24,33 @@ Send = Callable[[Message], Awaitable[None]]
 _HEX_SHA256_LENGTH = 64
 DEFAULT_PREFETCH = 8 * 1024 * 1024
 """How far ahead of the reader an upload is received."""
+
+
+class BodyTooLarge(Exception):
+    """A buffered request body (declared or received) is longer than the reader's limit."""
+
+
+async def read_buffered_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes | None:
+    """A whole request body of at most `limit` bytes; None if the client went away.
+
+    Refused early on a declared Content-Length over the limit, else as soon as the received bytes pass it.
+    """
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 class ClientDisconnected(ServiceError):

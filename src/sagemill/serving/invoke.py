@@ -19,6 +19,7 @@ from urllib.parse import unquote
 from sagemill.aws.auth import Authenticator, AuthFailure, auth_error
 from sagemill.aws.request import AwsRequest
 from sagemill.aws.routing import DEFAULT_REGION, credential_scope
+from sagemill.aws.streaming import BodyTooLarge, read_buffered_body
 from sagemill.metrics.invocations import InvocationRecorder
 from sagemill.serving.proxy import ConnectionPool, UpstreamFailed
 from sagemill.serving.router import Backend, EndpointRoute, NoBackend, RoutingTable, VariantRoute
@@ -106,9 +107,9 @@ class InvokeEndpoint:
             headers[raw_name.decode("latin-1").lower()] = raw_value.decode("latin-1")
         path = scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"]
         try:
-            body = await self._read_body(receive, headers)
-        except _Error as error:
-            await _send_error(send, error, request_id, close=True)
+            body = await read_buffered_body(receive, headers, self.max_payload)
+        except BodyTooLarge:
+            await _send_error(send, self._too_large(), request_id, close=True)
             return
         if body is None:
             return  # the client went away
@@ -138,24 +139,6 @@ class InvokeEndpoint:
             await self._forward(route, headers, body, started, request_id, send)
         except _Error as error:
             await _send_error(send, error, request_id)
-
-    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes | None:
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_payload:
-            raise self._too_large()
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_payload:
-                raise self._too_large()
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     def _too_large(self) -> _Error:
         return _Error("ValidationError", f"HTTP content length exceeded {self.max_payload} bytes.", 413)

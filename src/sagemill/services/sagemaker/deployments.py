@@ -31,7 +31,7 @@ from sagemill.aws.protocol import protocol_for
 from sagemill.aws.request import AwsRequest, AwsResponse
 from sagemill.aws.routing import DEFAULT_REGION, credential_scope
 from sagemill.aws.specs import service_model
-from sagemill.aws.streaming import send_response
+from sagemill.aws.streaming import BodyTooLarge, read_buffered_body, send_response
 from sagemill.domain.deployment import ABORT, DEPLOYMENT, HISTORY, PAUSED, PROMOTE, deployment_type
 from sagemill.domain.deployment_controls import ACTIONS, ControlRefused, request
 from sagemill.domain.endpoints import EndpointState
@@ -80,8 +80,8 @@ class DeploymentControls:
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         path = scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or scope["path"]
         try:
-            body = await _read_body(receive, headers)
-        except _BodyTooLarge:
+            body = await read_buffered_body(receive, headers, MAX_BODY_BYTES)
+        except BodyTooLarge:
             error = ServiceError(
                 "RequestEntityTooLargeException", f"The body is longer than {MAX_BODY_BYTES} bytes.", 413
             )
@@ -170,30 +170,6 @@ class DeploymentControls:
                 self.on_change()
                 return updated
         raise ServiceError("ThrottlingException", "The endpoint is changing; retry the request.")
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _read_body(receive: Receive, headers: Mapping[str, str]) -> bytes | None:
-    """The body (None if the client went away); raises _BodyTooLarge past MAX_BODY_BYTES."""
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _reason(body: bytes) -> str:
