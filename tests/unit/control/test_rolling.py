@@ -18,6 +18,7 @@ from sagemill.domain.endpoints import (
 )
 from sagemill.domain.resources import Resource, ResourceKey
 from sagemill.serving.deploy import DeployProblem
+from sagemill.testing.variants import variant
 
 E = EndpointStatus
 CONFIG = {
@@ -36,21 +37,7 @@ RESOURCE = Resource(
 
 
 def _variant(model: str, count: int, instances: int) -> Variant:
-    return Variant(
-        name="AllTraffic",
-        model_name=model,
-        image="xgboost",
-        model_dir=f"/models/{model}",
-        instance_type="ml.m5.large",
-        kind="xgboost",
-        environment={},
-        desired_count=count,
-        desired_weight=1.0,
-        current_weight=1.0,
-        deployed_at=0.0,
-        instances=tuple(Instance(f"{model}-{i}", 9000 + i, 0.0, ready=True) for i in range(instances)),
-        launched=instances,
-    )
+    return variant(model, count, ready=instances)
 
 
 class FakeFleets:

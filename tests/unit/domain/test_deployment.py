@@ -9,7 +9,8 @@ import pytest
 
 from sagemill.domain import deployment as rollouts
 from sagemill.domain.deployment_controls import ControlRefused, request
-from sagemill.domain.endpoints import EndpointState, EndpointStatus, Instance, Variant
+from sagemill.domain.endpoints import EndpointState, EndpointStatus, Variant
+from sagemill.testing.variants import variant
 
 E = EndpointStatus
 T0 = 1000.0
@@ -18,22 +19,7 @@ ME = "arn:aws:iam::111122223333:root"
 
 
 def _variant(model: str, count: int) -> Variant:
-    instances = tuple(Instance(f"{model}-{i}", 9000 + i, T0 - 100, ready=True) for i in range(count))
-    return Variant(
-        name="AllTraffic",
-        model_name=model,
-        image="xgboost",
-        model_dir=f"/models/{model}",
-        instance_type="ml.m5.large",
-        kind="xgboost",
-        environment={},
-        desired_count=count,
-        desired_weight=1.0,
-        current_weight=1.0,
-        deployed_at=T0,
-        instances=instances,
-        launched=count,
-    )
+    return variant(model, count, started_at=T0 - 100, deployed_at=T0)
 
 
 def _config(kind: str = "CANARY", wait: int = 300, termination: int = 60, timeout: int | None = 1200) -> Any:

@@ -10,6 +10,7 @@ import pytest
 from sagemill.domain import deployment as rollouts
 from sagemill.domain import rolling_deployment as walk
 from sagemill.domain.endpoints import EndpointState, EndpointStatus, Instance, Variant
+from sagemill.testing.variants import variant
 
 E = EndpointStatus
 T0 = 1000.0
@@ -17,20 +18,8 @@ ALARM = "ep-errors"
 
 
 def _variant(model: str, count: int, instances: int = 0) -> Variant:
-    variant = Variant(
-        name="AllTraffic",
-        model_name=model,
-        image="xgboost",
-        model_dir=f"/models/{model}",
-        instance_type="ml.m5.large",
-        kind="xgboost",
-        environment={},
-        desired_count=count,
-        desired_weight=1.0,
-        current_weight=1.0 if instances else 0.0,
-        deployed_at=T0,
-    )
-    return _fill(variant, instances, T0 - 100)
+    weight = 1.0 if instances else 0.0
+    return variant(model, count, ready=instances, started_at=T0 - 100, deployed_at=T0, current_weight=weight)
 
 
 def _fill(variant: Variant, target: int | None, now: float, ready: bool = True) -> Variant:
